@@ -1,0 +1,1 @@
+"""ps-sync: durable CRM / PSA / ERP integration on Temporal."""

@@ -1,0 +1,85 @@
+"""The canonical model: vendor-neutral shapes every layer speaks."""
+
+from pssync.canonical.billing import (
+    BillingEvent,
+    CreditNote,
+    Expense,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    Payment,
+    PostedInvoice,
+    ReceivablesSummary,
+    TimeEntry,
+)
+from pssync.canonical.crm import CrmTask, CrmWriteBack
+from pssync.canonical.enums import BillingModel, ExceptionOwner, InvoiceState, ProjectStatus
+from pssync.canonical.events import (
+    CustomerCreated,
+    ExpensePosted,
+    InvoiceIssued,
+    MilestoneCompleted,
+    PaymentReceived,
+    ProjectActivated,
+    PsaEvent,
+    TimeApproved,
+)
+from pssync.canonical.money import ExactDecimal, Money
+from pssync.canonical.parties import Account, Address, Contact, LegalEntity
+from pssync.canonical.period import Period
+from pssync.canonical.projects import (
+    Contract,
+    Milestone,
+    Opportunity,
+    Project,
+    ProjectSpec,
+    RateCard,
+    RateCardRate,
+    RateCardVersion,
+    Resource,
+    Task,
+)
+
+__all__ = [
+    "Account",
+    "Address",
+    "BillingEvent",
+    "BillingModel",
+    "Contact",
+    "Contract",
+    "CrmTask",
+    "CrmWriteBack",
+    "CreditNote",
+    "CustomerCreated",
+    "ExactDecimal",
+    "ExceptionOwner",
+    "Expense",
+    "ExpensePosted",
+    "Invoice",
+    "InvoiceIssued",
+    "InvoiceLine",
+    "InvoiceState",
+    "InvoiceStatus",
+    "LegalEntity",
+    "Milestone",
+    "MilestoneCompleted",
+    "Money",
+    "Opportunity",
+    "Payment",
+    "PaymentReceived",
+    "Period",
+    "PostedInvoice",
+    "Project",
+    "ProjectActivated",
+    "ProjectSpec",
+    "ProjectStatus",
+    "PsaEvent",
+    "RateCard",
+    "RateCardRate",
+    "RateCardVersion",
+    "ReceivablesSummary",
+    "Resource",
+    "Task",
+    "TimeApproved",
+    "TimeEntry",
+]
