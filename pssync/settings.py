@@ -15,15 +15,25 @@ DEV_SECRET_PREFIX = "dev-"
 def default_entities() -> list[LegalEntity]:
     return [
         LegalEntity(
-            code="UK", name="Northwind Consulting Ltd", erp="xero", currency="GBP",
-            countries=("GB", "IE"), tax_codes=("OUTPUT2", "ZERORATEDOUTPUT", "EXEMPTOUTPUT"),
-            default_tax_code="OUTPUT2", approval_threshold=Money(amount=Decimal("5000"), currency="GBP"),
+            code="UK",
+            name="Northwind Consulting Ltd",
+            erp="xero",
+            currency="GBP",
+            countries=("GB", "IE"),
+            tax_codes=("OUTPUT2", "ZERORATEDOUTPUT", "EXEMPTOUTPUT"),
+            default_tax_code="OUTPUT2",
+            approval_threshold=Money(amount=Decimal("5000"), currency="GBP"),
         ),
         LegalEntity(
-            code="EU", name="Northwind Consulting B.V.", erp="tryton", currency="EUR",
+            code="EU",
+            name="Northwind Consulting B.V.",
+            erp="tryton",
+            currency="EUR",
             countries=("NL", "DE", "FR", "BE", "ES", "IT", "AT", "PT", "LU", "FI"),
-            tax_codes=("VAT21", "VAT0"), default_tax_code="VAT21",
+            tax_codes=("VAT21", "VAT0"),
+            default_tax_code="VAT21",
             approval_threshold=Money(amount=Decimal("5000"), currency="EUR"),
+            line_rounding="half_even",
         ),
     ]
 
@@ -44,6 +54,9 @@ class Settings(BaseSettings):
     salesforce_client_id: str = "dev-salesforce-client"
     salesforce_client_secret: str = "dev-salesforce-secret"
     salesforce_org_id: str = "00D000000000001EAA"
+    # JWT bearer flow instead of client credentials when both are set (PEM file of the connected app's key).
+    salesforce_jwt_private_key_path: str | None = None
+    salesforce_jwt_username: str | None = None
     # Salesforce outbound messages carry no signature: the endpoint URL holds this shared token.
     salesforce_outbound_token: str = "dev-outbound-token"
 
@@ -79,12 +92,22 @@ class Settings(BaseSettings):
     def _no_dev_secrets_in_production(self) -> Settings:
         if self.environment == "production":
             placeholders = [
-                name for name in ("salesforce_client_secret", "salesforce_outbound_token", "kantata_client_secret",
-                                  "xero_client_secret", "xero_webhook_key", "tryton_password", "api_tokens")
+                name
+                for name in (
+                    "salesforce_client_secret",
+                    "salesforce_outbound_token",
+                    "kantata_client_secret",
+                    "xero_client_secret",
+                    "xero_webhook_key",
+                    "tryton_password",
+                    "api_tokens",
+                )
                 if DEV_SECRET_PREFIX in str(getattr(self, name))
             ]
             if placeholders:
-                raise ValueError(f"placeholder secrets are not allowed in production: {', '.join(placeholders)}")
+                raise ValueError(
+                    f"placeholder secrets are not allowed in production: {', '.join(placeholders)}"
+                )
         return self
 
     def entity(self, code: str) -> LegalEntity:

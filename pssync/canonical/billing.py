@@ -7,7 +7,7 @@ from datetime import date
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from pssync.canonical.enums import InvoiceState
-from pssync.canonical.money import ExactDecimal, Money, total
+from pssync.canonical.money import ExactDecimal, LineRounding, Money, total
 
 
 class TimeEntry(BaseModel):
@@ -64,12 +64,13 @@ class InvoiceLine(BaseModel):
     tax_code: str
     account_code: str | None = None
     source_ids: tuple[str, ...] = Field(default=(), description="PSA entry ids billed by this line")
+    rounding: LineRounding = Field(default="half_up", description="the booking ERP's line rounding")
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def amount(self) -> Money:
-        # Rounded per line, as the ERPs do, so our total matches theirs to the cent.
-        return self.unit_price.times(self.quantity).rounded()
+        # Rounded per line the way the booking ERP does, so our total matches theirs to the cent.
+        return self.unit_price.times(self.quantity).rounded(self.rounding)
 
 
 class Invoice(BaseModel):
@@ -110,7 +111,9 @@ class PostedInvoice(BaseModel):
     erp: str
     invoice_id: str
     number: str
-    total: Money
+    total: Money = Field(
+        description="net total before tax, as the ERP booked it: comparable with Invoice.total"
+    )
     state: InvoiceState
 
 
@@ -164,6 +167,7 @@ class ReceivablesSummary(BaseModel):
     amount_due: Money
     amount_paid: Money
     amount_credited: Money
+    due_date: date | None = None
 
     @classmethod
     def of(cls, status: InvoiceStatus) -> ReceivablesSummary:
@@ -175,5 +179,5 @@ class ReceivablesSummary(BaseModel):
             amount_due=status.amount_due,
             amount_paid=status.amount_paid,
             amount_credited=status.amount_credited,
+            due_date=status.due_date,
         )
-

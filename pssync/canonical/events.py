@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from pssync.canonical.money import Money
 
@@ -28,6 +29,7 @@ class ProjectActivated(_Event):
 
 
 class TimeApproved(_Event):
+    kind: Literal["time_approved"] = "time_approved"
     event_id: str
     time_entry_id: str
     project_id: str
@@ -35,6 +37,7 @@ class TimeApproved(_Event):
 
 
 class ExpensePosted(_Event):
+    kind: Literal["expense_posted"] = "expense_posted"
     event_id: str
     expense_id: str
     project_id: str
@@ -42,6 +45,7 @@ class ExpensePosted(_Event):
 
 
 class MilestoneCompleted(_Event):
+    kind: Literal["milestone_completed"] = "milestone_completed"
     event_id: str
     milestone_id: str
     project_id: str
@@ -63,4 +67,4 @@ class PaymentReceived(_Event):
     amount: Money
 
 
-PsaEvent = TimeApproved | ExpensePosted | MilestoneCompleted
+PsaEvent = Annotated[TimeApproved | ExpensePosted | MilestoneCompleted, Field(discriminator="kind")]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Any
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator
 
@@ -24,6 +24,10 @@ def _reject_float(value: Any) -> Any:
 
 
 ExactDecimal = Annotated[Decimal, BeforeValidator(_reject_float)]
+
+# How an ERP rounds a line amount to the cent: Xero half-up, Tryton half-even (its currency.round).
+LineRounding = Literal["half_up", "half_even"]
+_ROUNDING = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}
 
 
 class Money(BaseModel):
@@ -67,10 +71,10 @@ class Money(BaseModel):
             raise TypeError("multiply money by Decimal, never float")
         return Money(amount=self.amount * factor, currency=self.currency)
 
-    def rounded(self) -> Money:
-        """Round half-up to the currency's minor unit, as ERPs round each line."""
+    def rounded(self, rounding: LineRounding = "half_up") -> Money:
+        """Round to the currency's minor unit, half-up unless the ERP rounds otherwise."""
         quantum = Decimal(1).scaleb(-minor_units(self.currency))
-        return Money(amount=self.amount.quantize(quantum, rounding=ROUND_HALF_UP), currency=self.currency)
+        return Money(amount=self.amount.quantize(quantum, rounding=_ROUNDING[rounding]), currency=self.currency)
 
     def __lt__(self, other: Money) -> bool:
         self._same(other)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pssync.canonical.money import Money
+from pssync.canonical.money import LineRounding, Money
 
 
 class Address(BaseModel):
@@ -53,3 +53,4 @@ class LegalEntity(BaseModel):
     default_tax_code: str
     approval_threshold: Money
     payment_terms_days: int = 30
+    line_rounding: LineRounding = Field(default="half_up", description="how this entity's ERP rounds lines")

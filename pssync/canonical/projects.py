@@ -144,3 +144,20 @@ class Project(BaseModel):
     rate_card_id: str | None = None
     customer_name: str | None = None
     tasks: tuple[Task, ...] = Field(default=())
+
+
+class ProjectContract(BaseModel):
+    """Everything billing needs to know about a project, captured when the deal became a project."""
+
+    model_config = ConfigDict(frozen=True)
+
+    project_id: str
+    psa: str
+    crm: str
+    opportunity_id: str
+    account_id: str
+    account_owner_id: str | None = None
+    customer_name: str
+    erp: str
+    erp_customer_id: str
+    contract: Contract

@@ -82,8 +82,11 @@ class OAuth2ClientCredentials(httpx.Auth):
 
     def _accept_token(self, response: httpx.Response) -> Token:
         if response.status_code >= 500:
-            raise Unavailable(f"token endpoint answered {response.status_code}", system=self._system,
-                              status_code=response.status_code)
+            raise Unavailable(
+                f"token endpoint answered {response.status_code}",
+                system=self._system,
+                status_code=response.status_code,
+            )
         if response.status_code == 429:
             raise RateLimited("token endpoint rate limited", system=self._system)
         if response.status_code != 200:
@@ -106,15 +109,19 @@ class OAuth2ClientCredentials(httpx.Auth):
             async with self._lock:
                 if not self._valid():
                     token_response = yield self._token_request()
+                    # This flow overrides httpx's own, so it must read bodies itself.
+                    await token_response.aread()
                     self._token = self._accept_token(token_response)
         assert self._token is not None
         sent_with = self._token.access_token
         request.headers["Authorization"] = f"Bearer {sent_with}"
         response = yield request
+        await response.aread()
         if self._is_expired(response):
             async with self._lock:
                 if self._token is None or self._token.access_token == sent_with:
                     token_response = yield self._token_request()
+                    await token_response.aread()
                     self._token = self._accept_token(token_response)
             request.headers["Authorization"] = f"Bearer {self._token.access_token}"
             yield request
@@ -127,8 +134,12 @@ class OAuth2ClientCredentials(httpx.Auth):
 
 
 def build_client(
-    *, base_url: str, auth: httpx.Auth | None = None, headers: dict[str, str] | None = None,
-    timeout: httpx.Timeout | float = DEFAULT_TIMEOUT, max_connections: int = 20,
+    *,
+    base_url: str,
+    auth: httpx.Auth | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+    max_connections: int = 20,
 ) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=base_url,

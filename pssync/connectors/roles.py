@@ -47,7 +47,9 @@ class CrmConnector(Protocol):
         """Upsert the PSA/ERP ids onto the opportunity and account (never a blind create)."""
         ...
 
-    async def update_receivables(self, *, opportunity_id: str, account_id: str, summary: ReceivablesSummary) -> None:
+    async def update_receivables(
+        self, *, opportunity_id: str, account_id: str, summary: ReceivablesSummary
+    ) -> None:
         """Record the invoice's money state on the opportunity and the account's receivables summary."""
         ...
 
@@ -85,7 +87,9 @@ class PsaConnector(Protocol):
         """Approved, billable, not-yet-billed time of the project dated within the period, page by page."""
         ...
 
-    def expenses(self, project_id: str, period: Period, *, cursor: str | None = None) -> AsyncIterator[Page[Expense]]:
+    def expenses(
+        self, project_id: str, period: Period, *, cursor: str | None = None
+    ) -> AsyncIterator[Page[Expense]]:
         """Approved, billable, not-yet-billed expenses of the project dated within the period."""
         ...
 
@@ -124,7 +128,9 @@ class ErpConnector(Protocol):
         """The invoice we posted under this business reference, if the ERP has it."""
         ...
 
-    async def post_invoice(self, invoice: Invoice, *, entity: LegalEntity, idempotency_key: str) -> PostedInvoice:
+    async def post_invoice(
+        self, invoice: Invoice, *, entity: LegalEntity, idempotency_key: str
+    ) -> PostedInvoice:
         """Create and approve (post) the invoice; a retry with the same key returns the same invoice."""
         ...
 

@@ -31,19 +31,31 @@ class FaultConfig(BaseModel):
     latency_jitter_ms: int = Field(default=0, ge=0)
     server_error_rate: float = Field(default=0.0, ge=0, le=1, description="share of calls answered 5xx")
     rate_limit_rate: float = Field(default=0.0, ge=0, le=1, description="share of calls answered 429")
-    timeout_rate: float = Field(default=0.0, ge=0, le=1, description="share of calls that hang past the timeout")
+    timeout_rate: float = Field(
+        default=0.0, ge=0, le=1, description="share of calls that hang past the timeout"
+    )
     timeout_seconds: float = Field(default=35.0, ge=0)
-    drop_rate: float = Field(default=0.0, ge=0, le=1, description="share of calls whose connection is cut mid-reply")
-    duplicate_event_rate: float = Field(default=0.0, ge=0, le=1, description="share of events delivered twice")
+    drop_rate: float = Field(
+        default=0.0, ge=0, le=1, description="share of calls whose connection is cut mid-reply"
+    )
+    duplicate_event_rate: float = Field(
+        default=0.0, ge=0, le=1, description="share of events delivered twice"
+    )
     reorder_events: bool = False
-    # Only paths starting with one of these prefixes are subject to faults (token and control paths never are).
+    # Only paths starting with one of these prefixes get faults (token and control paths never do).
     path_prefixes: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
         return any(
-            (self.latency_ms, self.latency_jitter_ms, self.server_error_rate, self.rate_limit_rate,
-             self.timeout_rate, self.drop_rate)
+            (
+                self.latency_ms,
+                self.latency_jitter_ms,
+                self.server_error_rate,
+                self.rate_limit_rate,
+                self.timeout_rate,
+                self.drop_rate,
+            )
         )
 
 
@@ -144,8 +156,13 @@ class FaultMiddleware:
             await _reply(send, 504, [(b"content-type", b"text/plain")], b"gateway timeout")
         elif fault == "dropped":
             # Promise a body and cut the connection halfway: the client sees a broken reply.
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")],
+                }
+            )
             await send({"type": "http.response.body", "body": b'{"partial":', "more_body": True})
             raise ConnectionResetError("sandbox fault: connection dropped")
         else:
@@ -155,6 +172,11 @@ class FaultMiddleware:
 
 
 async def _reply(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -31,7 +31,9 @@ class TokenIssuer:
     def issue(self, client_id: str) -> str:
         token = secrets.token_urlsafe(24)
         with self._lock:
-            self._tokens[token] = Issued(client_id=client_id, expires_at=time.monotonic() + self.lifetime_seconds)
+            self._tokens[token] = Issued(
+                client_id=client_id, expires_at=time.monotonic() + self.lifetime_seconds
+            )
             self.issued_count += 1
         return token
 

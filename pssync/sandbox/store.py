@@ -77,10 +77,13 @@ class SandboxStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(
-                "CREATE TABLE IF NOT EXISTS docs (collection TEXT, id TEXT, body TEXT, PRIMARY KEY (collection, id))"
+                "CREATE TABLE IF NOT EXISTS docs "
+                "(collection TEXT, id TEXT, body TEXT, PRIMARY KEY (collection, id))"
             )
             self._db.execute("CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER)")
-            for collection, doc_id, body in self._db.execute("SELECT collection, id, body FROM docs ORDER BY rowid"):
+            for collection, doc_id, body in self._db.execute(
+                "SELECT collection, id, body FROM docs ORDER BY rowid"
+            ):
                 self.collection(collection).load(doc_id, json.loads(body))
         self._counters: dict[str, int] = {}
         if self._db is not None:

@@ -1,0 +1,1 @@
+"""Activities: thin adapters from workflows to connectors and the ledger."""

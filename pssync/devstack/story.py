@@ -1,0 +1,244 @@
+"""The demo story: a closed-won deal travels through CRM, PSA and ERP until its invoice is paid.
+
+Everything a person would do happens through the vendors' APIs (the sandboxes and Tryton) and the
+ingress; everything ps-sync does happens in its workflows. The story only watches and waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+
+from pssync.canonical import Money, Period
+from pssync.connectors.tryton.connector import TrytonConnector
+from pssync.sandbox.kantata.seed import Consultant, KantataSeeder, TimeLog
+from pssync.sandbox.salesforce.seed import SalesforceSeeder
+from pssync.sandbox.xero.seed import XeroFinanceUser
+from pssync.settings import Settings
+from pssync.workflows.invoice_to_cash import InvoiceToCashResult
+from pssync.workflows.opportunity_to_project import OpportunityToProjectResult
+from pssync.workflows.opportunity_to_project import workflow_id as o2p_id
+from pssync.workflows.time_to_billing import TimeToBilling, TimeToBillingResult
+from pssync.workflows.time_to_billing import workflow_id as ttb_id
+
+SERVICE_CODE = "ADV-TM"
+BILLING_MODEL = "Time and Materials"
+TEAM = (
+    ("Dana Whitfield", "dana.whitfield@northwind.example", "Senior Consultant"),
+    ("Omar Haddad", "omar.haddad@northwind.example", "Consultant"),
+)
+RATES = {
+    "GBP": {"Senior Consultant": Money.of("150", "GBP"), "Consultant": Money.of("100", "GBP")},
+    "EUR": {"Senior Consultant": Money.of("170", "EUR"), "Consultant": Money.of("115.50", "EUR")},
+}
+
+
+class StoryFailed(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class DealPlan:
+    entity: str
+    account_name: str
+    country: str
+    city: str
+    postal_code: str
+    street: str
+    currency: str
+    days_worked: int = 5
+
+
+@dataclass
+class DealOutcome:
+    plan: DealPlan
+    opportunity_id: str
+    account_id: str
+    opportunity_workflow: str
+    project_id: str
+    erp: str
+    erp_customer_id: str
+    billing_workflow: str
+    invoice_id: str
+    invoice_number: str
+    invoice_total: Money
+    cash_workflow: str
+    outcome: str
+
+    @property
+    def paid(self) -> bool:
+        return self.outcome == "paid"
+
+
+def previous_period(today: date) -> Period:
+    """Month-end billing: the story logs time in the month that has just closed."""
+    return Period.of(today.replace(day=1) - timedelta(days=1))
+
+
+def working_days(period: Period, count: int) -> list[date]:
+    days: list[date] = []
+    day = period.first_day
+    while len(days) < count and day <= period.last_day:
+        if day.weekday() < 5:
+            days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
+class Story:
+    def __init__(self, settings: Settings, client: Client, *, say: Callable[[str], None] = print) -> None:
+        self._settings = settings
+        self._client = client
+        self._say = say
+        self._team: list[Consultant] = []
+
+    async def prepare(self) -> None:
+        """Reference data a firm has before any deal: consultants with roles and rate cards per currency."""
+        async with KantataSeeder.for_sandbox(self._settings.kantata_base_url) as kantata:
+            self._team = [await kantata.consultant(name, email, role) for name, email, role in TEAM]
+            effective = date(datetime.now(UTC).year - 1, 1, 1)
+            for currency, rates in RATES.items():
+                await kantata.rate_card(currency, {effective: rates})
+        self._say(f"Kantata: {len(self._team)} consultants, rate cards in {', '.join(RATES)}")
+
+    async def play(self, plan: DealPlan, *, timeout: float = 180.0) -> DealOutcome:
+        stamp = datetime.now(UTC).strftime("%H%M%S%f")[:-3]
+        deal = await self._close_a_deal(plan, stamp)
+        created = await self._result(o2p_id("salesforce", deal.opportunity_id), OpportunityToProjectResult, timeout)
+        self._say(
+            f"[{plan.entity}] OpportunityToProject done: Kantata project {created.project_id}, "
+            f"{created.erp} customer {created.erp_customer_id}"
+        )
+
+        period = previous_period(datetime.now(UTC).date())
+        await self._log_and_approve_time(created.project_id, period, plan.days_worked)
+        billing_id = ttb_id(created.project_id, period.value)
+        await self._approve_when_asked(billing_id, created.project_id, period, timeout)
+        billed = await self._result(billing_id, TimeToBillingResult, timeout)
+        if billed.outcome != "posted" or billed.invoice is None or billed.invoice_to_cash_workflow_id is None:
+            raise StoryFailed(f"billing run {billing_id} ended {billed.outcome}: {billed.reason}")
+        invoice = billed.invoice
+        self._say(
+            f"[{plan.entity}] TimeToBilling posted {created.erp} invoice {invoice.number} "
+            f"for {invoice.total} (net), {billed.time_entries_billed} entries marked billed"
+        )
+
+        await self._pay(created.erp, invoice.invoice_id, stamp)
+        cash = await self._result(billed.invoice_to_cash_workflow_id, InvoiceToCashResult, timeout)
+        self._say(f"[{plan.entity}] InvoiceToCash ended {cash.outcome}: paid {cash.summary.amount_paid}")
+        return DealOutcome(
+            plan=plan, opportunity_id=deal.opportunity_id, account_id=deal.account_id,
+            opportunity_workflow=o2p_id("salesforce", deal.opportunity_id), project_id=created.project_id,
+            erp=created.erp, erp_customer_id=created.erp_customer_id, billing_workflow=billing_id,
+            invoice_id=invoice.invoice_id, invoice_number=invoice.number, invoice_total=invoice.total,
+            cash_workflow=billed.invoice_to_cash_workflow_id, outcome=cash.outcome,
+        )
+
+    async def _close_a_deal(self, plan: DealPlan, stamp: str) -> Any:
+        async with SalesforceSeeder(self._settings.salesforce_base_url) as salesforce:
+            deal = await salesforce.create_customer_deal(
+                account_name=f"{plan.account_name} {stamp}", country=plan.country, city=plan.city,
+                street=plan.street, postal_code=plan.postal_code, currency=plan.currency,
+                legal_entity=plan.entity, service_code=SERVICE_CODE, billing_model=BILLING_MODEL,
+                opportunity_name=f"{plan.account_name} advisory {stamp}",
+                amount=Decimal("40000.00"),
+            )
+            await salesforce.close_won(deal.opportunity_id)
+        self._say(f"[{plan.entity}] Salesforce: opportunity {deal.opportunity_id} closed won")
+        return deal
+
+    async def _log_and_approve_time(self, project_id: str, period: Period, days: int) -> None:
+        async with KantataSeeder.for_sandbox(self._settings.kantata_base_url) as kantata:
+            await kantata.add_to_project(project_id, self._team)
+            logs = [
+                TimeLog(user_id=person.user_id, day=day, minutes=480, notes=f"{person.role} work")
+                for person in self._team
+                for day in working_days(period, days)
+            ]
+            entry_ids = await kantata.log_time(project_id, logs)
+            await kantata.submit_and_approve(project_id, entry_ids)
+        self._say(f"Kantata: {len(logs)} time entries in {period} logged and approved on project {project_id}")
+
+    async def _approve_when_asked(self, billing_id: str, project_id: str, period: Period, timeout: float) -> None:
+        handle = await self._handle(billing_id, timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            status = await handle.query(TimeToBilling.status)
+            if status.approval_required and status.stage.startswith("approval") or status.stage == (
+                "awaiting_approval"
+            ):
+                break
+            if status.stage in ("done", "nothing_to_bill", "blocked") or time.monotonic() > deadline:
+                raise StoryFailed(f"{billing_id} never asked for approval (stage {status.stage})")
+            await asyncio.sleep(0.5)
+        self._say(f"Finance: approving {status.total} through the ingress")
+        async with httpx.AsyncClient(base_url=self._settings.ingress_public_url, timeout=30) as ingress:
+            response = await ingress.post(
+                f"/billing-runs/{project_id}/{period.value}/approve",
+                json={"approver": "finance.lead@northwind.example"},
+                headers={"Authorization": f"Bearer {self._finance_token()}"},
+            )
+            if response.status_code != 200:
+                raise StoryFailed(f"approval refused: {response.status_code} {response.text}")
+
+    def _finance_token(self) -> str:
+        for token, role in self._settings.token_roles().items():
+            if role == "finance":
+                return token
+        raise StoryFailed("no finance token configured (PSSYNC_API_TOKENS)")
+
+    async def _pay(self, erp: str, invoice_id: str, stamp: str) -> None:
+        if erp == "xero":
+            finance = XeroFinanceUser.from_settings(self._settings)
+            try:
+                invoice = await finance.get_invoice(invoice_id)
+                amount = Decimal(str(invoice["AmountDue"]))
+                await finance.apply_payment(invoice_id, amount, reference=f"BACS {stamp}")
+            finally:
+                await finance.aclose()
+        else:
+            tryton = TrytonConnector.from_settings(self._settings)
+            try:
+                status = await tryton.get_invoice(invoice_id)
+                await tryton.apply_payment(invoice_id, status.amount_due, reference=f"SEPA {stamp}",
+                                           idempotency_key=f"demo-payment-{invoice_id}")
+            finally:
+                await tryton.aclose()
+        self._say(f"Finance: payment applied in {erp} to invoice {invoice_id}")
+
+    async def _handle(self, workflow_id: str, timeout: float) -> WorkflowHandle[Any, Any]:
+        """The run once it exists: it is started by a webhook or the feed poller, not by the story."""
+        deadline = time.monotonic() + timeout
+        handle = self._client.get_workflow_handle(workflow_id)
+        while True:
+            try:
+                await handle.describe()
+                return handle
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND or time.monotonic() > deadline:
+                    raise StoryFailed(f"workflow {workflow_id} did not start: {err}") from err
+            await asyncio.sleep(0.3)
+
+    async def _result(self, workflow_id: str, result_type: type[Any], timeout: float) -> Any:
+        handle = await self._handle(workflow_id, timeout)
+        typed = self._client.get_workflow_handle(workflow_id, result_type=result_type)
+        try:
+            return await asyncio.wait_for(typed.result(), timeout)
+        except TimeoutError as err:
+            description = await handle.describe()
+            raise StoryFailed(f"{workflow_id} still {description.status} after {timeout:.0f}s") from err
+
+
+UK_DEAL = DealPlan(entity="UK", account_name="Globex UK", country="GB", city="London", postal_code="EC1A 1AA",
+                   street="1 Market Street", currency="GBP")
+EU_DEAL = DealPlan(entity="EU", account_name="Initech Benelux", country="NL", city="Amsterdam",
+                   postal_code="1012 AB", street="Damrak 1", currency="EUR")

@@ -1,0 +1,1 @@
+"""Business rules as pure, deterministic functions: safe to call from workflow code."""

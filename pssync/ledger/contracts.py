@@ -1,0 +1,67 @@
+"""Project contracts: the commercial terms captured when a deal became a project, read at billing time."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pssync.canonical import ProjectContract
+from pssync.ledger import checks
+from pssync.ledger.column_types import utc_now
+from pssync.ledger.errors import InvalidLedgerInput, StoredRecordInvalid
+from pssync.ledger.races import insert_unless_present
+from pssync.ledger.tables import ProjectContractRow
+from pssync.ledger.vocab import System
+
+
+def save_contract(session: Session, *, contract: ProjectContract) -> ProjectContract:
+    """Store the project's contract, replacing an earlier version for the same PSA project."""
+    if not isinstance(contract, ProjectContract):
+        raise InvalidLedgerInput(f"contract must be a ProjectContract, got {type(contract).__name__}")
+    psa = checks.choice("contract.psa", contract.psa, System)
+    project_id = checks.key("contract.project_id", contract.project_id)
+    values = {
+        "opportunity_id": checks.key("contract.opportunity_id", contract.opportunity_id),
+        "legal_entity": checks.key(
+            "contract.contract.legal_entity", contract.contract.legal_entity, max_length=16
+        ),
+        # JSON mode writes Decimals as exact strings, which validate back into the same Decimals.
+        "contract": contract.model_dump(mode="json"),
+    }
+
+    def find() -> ProjectContractRow | None:
+        return _by_project(session, psa, project_id)
+
+    def build() -> ProjectContractRow:
+        now = utc_now()
+        return ProjectContractRow(psa=psa, project_id=project_id, **values, created_at=now, updated_at=now)
+
+    row, created = insert_unless_present(session, find=find, build=build)
+    if not created and any(getattr(row, name) != value for name, value in values.items()):
+        for name, value in values.items():
+            setattr(row, name, value)
+        row.updated_at = utc_now()
+        session.flush()
+    return contract
+
+
+def get_contract(session: Session, *, psa: str, project_id: str) -> ProjectContract | None:
+    row = _by_project(session, checks.choice("psa", psa, System), checks.key("project_id", project_id))
+    if row is None:
+        return None
+    try:
+        return ProjectContract.model_validate(row.contract)
+    except ValidationError as error:
+        # Written by save_contract, so this means the canonical model changed incompatibly: say so plainly.
+        raise StoredRecordInvalid(
+            f"stored contract for {psa} project {project_id} no longer matches ProjectContract: {error}"
+        ) from error
+
+
+def _by_project(session: Session, psa: str, project_id: str) -> ProjectContractRow | None:
+    return session.scalar(
+        select(ProjectContractRow).where(
+            ProjectContractRow.psa == psa, ProjectContractRow.project_id == project_id
+        )
+    )

@@ -1,0 +1,17 @@
+"""`python -m pssync.sandbox.xero`: serve the Xero sandbox with settings from PSSYNC_SANDBOX_XERO_*."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from pssync.sandbox.xero.app import create_app
+from pssync.sandbox.xero.config import XeroSandboxConfig
+
+
+def main() -> None:
+    config = XeroSandboxConfig()
+    uvicorn.run(create_app(config), host=config.host, port=config.port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()

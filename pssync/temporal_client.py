@@ -1,0 +1,16 @@
+"""How every ps-sync process connects to Temporal: same address, namespace and data converter."""
+
+from __future__ import annotations
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from pssync.settings import Settings
+
+
+async def connect_client(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )

@@ -1,0 +1,1 @@
+"""Workflows: the durable business processes. Deterministic orchestration and business rules only."""

@@ -1,0 +1,152 @@
+"""FeedCursor: what a poller needs to read Kantata's change feed once, in order, and notice what it lost."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from pssync.canonical import TimeApproved
+from pssync.connectors.kantata.feed import (
+    DEFAULT_OVERLAP,
+    FeedCursor,
+    FeedGap,
+    created_after_for_poll,
+    merge,
+)
+
+T0 = datetime(2024, 5, 14, 9, 0, tzinfo=UTC)
+
+
+def _event(event_id: str, seconds: float) -> TimeApproved:
+    return TimeApproved(
+        source="kantata",
+        occurred_at=T0 + timedelta(seconds=seconds),
+        event_id=event_id,
+        time_entry_id=f"te-{event_id}",
+        project_id="p1",
+        entry_date=date(2024, 5, 14),
+    )
+
+
+def _ids(events: tuple[TimeApproved, ...] | tuple[object, ...]) -> list[str]:
+    return [event.event_id for event in events]  # type: ignore[attr-defined]
+
+
+def test_a_reordered_batch_with_duplicates_comes_out_once_each_oldest_first() -> None:
+    cursor = FeedCursor.starting_at(T0)
+    batch = [_event("c", 30), _event("a", 10), _event("c", 30), _event("b", 20), _event("a", 10)]
+
+    merged = merge(cursor, batch, now=T0 + timedelta(minutes=1))
+
+    assert _ids(merged.events) == ["a", "b", "c"]
+    assert merged.cursor.high_water == T0 + timedelta(seconds=30)
+    assert merged.gap is None
+
+
+def test_events_seen_in_the_overlap_are_not_delivered_again_by_the_next_poll() -> None:
+    first = merge(
+        FeedCursor.starting_at(T0), [_event("a", 10), _event("b", 20)], now=T0 + timedelta(minutes=1)
+    )
+    # The next poll asks from before the high water, so it gets a and b again plus a late c and a new d.
+    since = created_after_for_poll(first.cursor, DEFAULT_OVERLAP)
+    assert since == T0 + timedelta(seconds=20) - DEFAULT_OVERLAP
+
+    second = merge(
+        first.cursor,
+        [_event("b", 20), _event("a", 10), _event("c", 15), _event("d", 40)],
+        now=T0 + timedelta(minutes=2),
+    )
+
+    assert _ids(second.events) == ["c", "d"]
+    assert second.cursor.high_water == T0 + timedelta(seconds=40)
+
+
+def test_ties_at_the_same_instant_order_by_event_id_so_replays_agree() -> None:
+    batch = [_event("b", 5), _event("a", 5), _event("c", 5)]
+
+    first = merge(FeedCursor.starting_at(T0), batch, now=T0 + timedelta(minutes=1))
+    again = merge(FeedCursor.starting_at(T0), list(reversed(batch)), now=T0 + timedelta(minutes=1))
+
+    assert _ids(first.events) == _ids(again.events) == ["a", "b", "c"]
+    assert first.cursor == again.cursor
+
+
+def test_the_cursor_forgets_events_older_than_the_overlap() -> None:
+    merged = merge(
+        FeedCursor.starting_at(T0),
+        [_event("old", 0), _event("new", 600)],
+        now=T0 + timedelta(hours=1),
+        overlap=timedelta(minutes=5),
+    )
+
+    assert [seen.event_id for seen in merged.cursor.recent] == ["new"]
+
+
+def test_the_cursor_stays_bounded_under_a_burst() -> None:
+    burst = [_event(f"e{i:05d}", 1 + i / 1000) for i in range(300)]
+
+    merged = merge(FeedCursor.starting_at(T0), burst, now=T0 + timedelta(minutes=1), max_remembered=100)
+
+    assert len(merged.events) == 300
+    assert len(merged.cursor.recent) == 100
+    assert merged.cursor.recent[-1].event_id == "e00299"
+
+
+def test_catching_up_within_the_retention_window_reports_no_gap() -> None:
+    cursor = FeedCursor.starting_at(T0)
+
+    merged = merge(cursor, [_event("a", 60)], now=T0 + timedelta(days=8, hours=23))
+
+    assert merged.gap is None
+    assert _ids(merged.events) == ["a"]
+
+
+def test_downtime_longer_than_nine_days_is_reported_as_a_gap_not_skipped() -> None:
+    cursor = FeedCursor.starting_at(T0)
+    now = T0 + timedelta(days=12)
+
+    merged = merge(cursor, [_event("late", 11 * 86400)], now=now)
+
+    assert merged.gap == FeedGap(since=T0, until=now - timedelta(days=9))
+    assert _ids(merged.events) == ["late"], "what the feed still has is delivered alongside the gap"
+
+
+def test_a_gap_is_reported_once_even_when_a_poll_is_merged_page_by_page() -> None:
+    now = T0 + timedelta(days=12)
+    page_one = merge(FeedCursor.starting_at(T0), [_event("a", 10 * 86400)], now=now, complete=False)
+    page_two = merge(page_one.cursor, [_event("b", 11 * 86400)], now=now, complete=True)
+
+    assert page_one.gap is not None
+    assert page_two.gap is None
+    assert page_two.cursor.polled_at == now
+
+
+def test_a_quiet_feed_is_not_mistaken_for_a_gap() -> None:
+    # Nothing happened for ten days, but the poller read the feed every few minutes throughout.
+    cursor = FeedCursor.starting_at(T0)
+    for hours in range(1, 240, 6):
+        cursor = merge(cursor, [], now=T0 + timedelta(hours=hours)).cursor
+
+    merged = merge(cursor, [], now=T0 + timedelta(days=10, hours=1))
+
+    assert merged.gap is None
+    assert merged.cursor.high_water == T0
+
+
+def test_the_cursor_round_trips_through_json_for_workflow_history() -> None:
+    merged = merge(
+        FeedCursor.starting_at(T0), [_event("a", 10), _event("b", 20)], now=T0 + timedelta(minutes=1)
+    )
+
+    restored = FeedCursor.model_validate_json(merged.cursor.model_dump_json())
+
+    assert restored == merged.cursor
+    assert type(merged).model_validate_json(merged.model_dump_json()) == merged
+
+
+def test_naive_times_are_refused() -> None:
+    with pytest.raises(ValueError):
+        FeedCursor.starting_at(datetime(2024, 5, 14, 9, 0))
+    with pytest.raises(ValueError):
+        merge(FeedCursor.starting_at(T0), [], now=datetime(2024, 5, 14, 9, 0))
