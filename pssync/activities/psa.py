@@ -22,7 +22,7 @@ from pssync.canonical import (
     ReceivablesSummary,
     TimeEntry,
 )
-from pssync.connectors.feed import RETENTION, FeedCursor, created_after_for_poll, merge
+from pssync.connectors.kantata.feed import RETENTION, FeedCursor, created_after_for_poll, merge
 from pssync.connectors.paging import Page
 from pssync.connectors.roles import PsaConnector
 from pssync.ledger.database import Database

@@ -95,8 +95,17 @@ def working_days(period: Period, count: int) -> list[date]:
 
 
 class Story:
-    def __init__(self, settings: Settings, client: Client, *, say: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client: Client,
+        *,
+        say: Callable[[str], None] = print,
+        step_seconds: float = 180.0,
+    ) -> None:
         self._settings = settings
+        # How long any one step (a workflow appearing, reaching a stage, finishing) may take.
+        self._step_seconds = step_seconds
         self._client = client
         self._say = say
         self._team: list[Consultant] = []
@@ -110,10 +119,10 @@ class Story:
                 await kantata.rate_card(currency, {effective: rates})
         self._say(f"Kantata: {len(self._team)} consultants, rate cards in {', '.join(RATES)}")
 
-    async def play(self, plan: DealPlan, *, timeout: float = 180.0) -> DealOutcome:
+    async def play(self, plan: DealPlan) -> DealOutcome:
         stamp = datetime.now(UTC).strftime("%H%M%S%f")[:-3]
         deal = await self._close_a_deal(plan, stamp)
-        created = await self._result(o2p_id("salesforce", deal.opportunity_id), OpportunityToProjectResult, timeout)
+        created = await self._result(o2p_id("salesforce", deal.opportunity_id), OpportunityToProjectResult)
         self._say(
             f"[{plan.entity}] OpportunityToProject done: Kantata project {created.project_id}, "
             f"{created.erp} customer {created.erp_customer_id}"
@@ -122,8 +131,8 @@ class Story:
         period = previous_period(datetime.now(UTC).date())
         await self._log_and_approve_time(created.project_id, period, plan.days_worked)
         billing_id = ttb_id(created.project_id, period.value)
-        await self._approve_when_asked(billing_id, created.project_id, period, timeout)
-        billed = await self._result(billing_id, TimeToBillingResult, timeout)
+        await self._approve_when_asked(billing_id, created.project_id, period)
+        billed = await self._result(billing_id, TimeToBillingResult)
         if billed.outcome != "posted" or billed.invoice is None or billed.invoice_to_cash_workflow_id is None:
             raise StoryFailed(f"billing run {billing_id} ended {billed.outcome}: {billed.reason}")
         invoice = billed.invoice
@@ -133,22 +142,36 @@ class Story:
         )
 
         await self._pay(created.erp, invoice.invoice_id, stamp)
-        cash = await self._result(billed.invoice_to_cash_workflow_id, InvoiceToCashResult, timeout)
+        cash = await self._result(billed.invoice_to_cash_workflow_id, InvoiceToCashResult)
         self._say(f"[{plan.entity}] InvoiceToCash ended {cash.outcome}: paid {cash.summary.amount_paid}")
         return DealOutcome(
-            plan=plan, opportunity_id=deal.opportunity_id, account_id=deal.account_id,
-            opportunity_workflow=o2p_id("salesforce", deal.opportunity_id), project_id=created.project_id,
-            erp=created.erp, erp_customer_id=created.erp_customer_id, billing_workflow=billing_id,
-            invoice_id=invoice.invoice_id, invoice_number=invoice.number, invoice_total=invoice.total,
-            cash_workflow=billed.invoice_to_cash_workflow_id, outcome=cash.outcome,
+            plan=plan,
+            opportunity_id=deal.opportunity_id,
+            account_id=deal.account_id,
+            opportunity_workflow=o2p_id("salesforce", deal.opportunity_id),
+            project_id=created.project_id,
+            erp=created.erp,
+            erp_customer_id=created.erp_customer_id,
+            billing_workflow=billing_id,
+            invoice_id=invoice.invoice_id,
+            invoice_number=invoice.number,
+            invoice_total=invoice.total,
+            cash_workflow=billed.invoice_to_cash_workflow_id,
+            outcome=cash.outcome,
         )
 
     async def _close_a_deal(self, plan: DealPlan, stamp: str) -> Any:
         async with SalesforceSeeder(self._settings.salesforce_base_url) as salesforce:
             deal = await salesforce.create_customer_deal(
-                account_name=f"{plan.account_name} {stamp}", country=plan.country, city=plan.city,
-                street=plan.street, postal_code=plan.postal_code, currency=plan.currency,
-                legal_entity=plan.entity, service_code=SERVICE_CODE, billing_model=BILLING_MODEL,
+                account_name=f"{plan.account_name} {stamp}",
+                country=plan.country,
+                city=plan.city,
+                street=plan.street,
+                postal_code=plan.postal_code,
+                currency=plan.currency,
+                legal_entity=plan.entity,
+                service_code=SERVICE_CODE,
+                billing_model=BILLING_MODEL,
                 opportunity_name=f"{plan.account_name} advisory {stamp}",
                 amount=Decimal("40000.00"),
             )
@@ -166,16 +189,14 @@ class Story:
             ]
             entry_ids = await kantata.log_time(project_id, logs)
             await kantata.submit_and_approve(project_id, entry_ids)
-        self._say(f"Kantata: {len(logs)} time entries in {period} logged and approved on project {project_id}")
+        self._say(f"Kantata: {len(logs)} time entries in {period} logged and approved on {project_id}")
 
-    async def _approve_when_asked(self, billing_id: str, project_id: str, period: Period, timeout: float) -> None:
-        handle = await self._handle(billing_id, timeout)
-        deadline = time.monotonic() + timeout
+    async def _approve_when_asked(self, billing_id: str, project_id: str, period: Period) -> None:
+        handle = await self._handle(billing_id)
+        deadline = time.monotonic() + self._step_seconds
         while True:
             status = await handle.query(TimeToBilling.status)
-            if status.approval_required and status.stage.startswith("approval") or status.stage == (
-                "awaiting_approval"
-            ):
+            if status.stage in ("awaiting_approval", "approval_reminded", "approval_escalated"):
                 break
             if status.stage in ("done", "nothing_to_bill", "blocked") or time.monotonic() > deadline:
                 raise StoryFailed(f"{billing_id} never asked for approval (stage {status.stage})")
@@ -209,15 +230,19 @@ class Story:
             tryton = TrytonConnector.from_settings(self._settings)
             try:
                 status = await tryton.get_invoice(invoice_id)
-                await tryton.apply_payment(invoice_id, status.amount_due, reference=f"SEPA {stamp}",
-                                           idempotency_key=f"demo-payment-{invoice_id}")
+                await tryton.apply_payment(
+                    invoice_id,
+                    status.amount_due,
+                    reference=f"SEPA {stamp}",
+                    idempotency_key=f"demo-payment-{invoice_id}",
+                )
             finally:
                 await tryton.aclose()
         self._say(f"Finance: payment applied in {erp} to invoice {invoice_id}")
 
-    async def _handle(self, workflow_id: str, timeout: float) -> WorkflowHandle[Any, Any]:
+    async def _handle(self, workflow_id: str) -> WorkflowHandle[Any, Any]:
         """The run once it exists: it is started by a webhook or the feed poller, not by the story."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + self._step_seconds
         handle = self._client.get_workflow_handle(workflow_id)
         while True:
             try:
@@ -228,17 +253,33 @@ class Story:
                     raise StoryFailed(f"workflow {workflow_id} did not start: {err}") from err
             await asyncio.sleep(0.3)
 
-    async def _result(self, workflow_id: str, result_type: type[Any], timeout: float) -> Any:
-        handle = await self._handle(workflow_id, timeout)
+    async def _result(self, workflow_id: str, result_type: type[Any]) -> Any:
+        handle = await self._handle(workflow_id)
         typed = self._client.get_workflow_handle(workflow_id, result_type=result_type)
         try:
-            return await asyncio.wait_for(typed.result(), timeout)
+            return await asyncio.wait_for(typed.result(), self._step_seconds)
         except TimeoutError as err:
             description = await handle.describe()
-            raise StoryFailed(f"{workflow_id} still {description.status} after {timeout:.0f}s") from err
+            raise StoryFailed(
+                f"{workflow_id} still {description.status} after {self._step_seconds:.0f}s"
+            ) from err
 
 
-UK_DEAL = DealPlan(entity="UK", account_name="Globex UK", country="GB", city="London", postal_code="EC1A 1AA",
-                   street="1 Market Street", currency="GBP")
-EU_DEAL = DealPlan(entity="EU", account_name="Initech Benelux", country="NL", city="Amsterdam",
-                   postal_code="1012 AB", street="Damrak 1", currency="EUR")
+UK_DEAL = DealPlan(
+    entity="UK",
+    account_name="Globex UK",
+    country="GB",
+    city="London",
+    postal_code="EC1A 1AA",
+    street="1 Market Street",
+    currency="GBP",
+)
+EU_DEAL = DealPlan(
+    entity="EU",
+    account_name="Initech Benelux",
+    country="NL",
+    city="Amsterdam",
+    postal_code="1012 AB",
+    street="Damrak 1",
+    currency="EUR",
+)

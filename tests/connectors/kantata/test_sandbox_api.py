@@ -306,26 +306,29 @@ async def test_events_come_newest_first_by_default_and_created_after_is_strict(
 ) -> None:
     since = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
     workspace_id = await _workspace(api)
-    await _entries(api, workspace_id, 3)
-    params = {"created_after": since, "subject_type": "TimeEntry", "event_types": "time_entry:created"}
+    entries = await _entries(api, workspace_id, 3)
+    params = {
+        "created_after": since,
+        "subject_type": "TimeEntry",
+        "subject_id": ",".join(entries),
+        "event_types": "time_entry:created",
+    }
 
     newest_first = (await api.get("/subscribed_events", params=params)).json()
     oldest_first = (await api.get("/subscribed_events", params={**params, "order": "created_at:asc"})).json()
-    mine = [
-        ref["id"]
-        for ref in oldest_first["results"]
-        if oldest_first["subscribed_events"][ref["id"]]["event_type"] == "time_entry:created"
-    ]
     last = oldest_first["subscribed_events"][oldest_first["results"][-1]["id"]]
     after_last = (
         await api.get("/subscribed_events", params={**params, "created_after": last["created_at"]})
     ).json()
 
-    assert [ref["id"] for ref in newest_first["results"]] == list(
-        reversed([ref["id"] for ref in oldest_first["results"]])
-    )
-    assert len(mine) >= 3
-    assert after_last["count"] == 0
+    subjects = [
+        str(oldest_first["subscribed_events"][ref["id"]]["subject_id"]) for ref in oldest_first["results"]
+    ]
+    assert subjects == entries
+    assert [ref["id"] for ref in newest_first["results"]] == [
+        ref["id"] for ref in reversed(oldest_first["results"])
+    ]
+    assert after_last["count"] == 0, "created_after excludes events stamped at that very instant"
 
 
 async def test_event_payloads_come_only_when_asked_for(api: httpx.AsyncClient) -> None:
@@ -352,8 +355,14 @@ async def test_a_seeded_flaky_feed_duplicates_and_shuffles_the_same_way_every_ru
 ) -> None:
     since = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
     workspace_id = await _workspace(api)
-    await _entries(api, workspace_id, 8)
-    params = {"created_after": since, "event_types": "time_entry:created", "order": "created_at:asc"}
+    entries = await _entries(api, workspace_id, 8)
+    params = {
+        "created_after": since,
+        "event_types": "time_entry:created",
+        "order": "created_at:asc",
+        "subject_type": "TimeEntry",
+        "subject_id": ",".join(entries),
+    }
     clean = [ref["id"] for ref in (await api.get("/subscribed_events", params=params)).json()["results"]]
 
     runs = []
