@@ -21,7 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from pssync.canonical import Money, Period
 from pssync.connectors.tryton.connector import TrytonConnector
 from pssync.sandbox.kantata.seed import Consultant, KantataSeeder, TimeLog
-from pssync.sandbox.salesforce.seed import SalesforceSeeder
+from pssync.sandbox.salesforce.seed import DealIds, SalesforceSeeder
 from pssync.sandbox.xero.seed import XeroFinanceUser
 from pssync.settings import Settings
 from pssync.workflows.invoice_to_cash import InvoiceToCashResult
@@ -121,7 +121,7 @@ class Story:
 
     async def play(self, plan: DealPlan) -> DealOutcome:
         stamp = datetime.now(UTC).strftime("%H%M%S%f")[:-3]
-        deal = await self._close_a_deal(plan, stamp)
+        deal = await self.close_a_deal(plan, stamp)
         created = await self._result(o2p_id("salesforce", deal.opportunity_id), OpportunityToProjectResult)
         self._say(
             f"[{plan.entity}] OpportunityToProject done: Kantata project {created.project_id}, "
@@ -129,7 +129,7 @@ class Story:
         )
 
         period = previous_period(datetime.now(UTC).date())
-        await self._log_and_approve_time(created.project_id, period, plan.days_worked)
+        await self.log_and_approve_time(created.project_id, period, plan.days_worked)
         billing_id = ttb_id(created.project_id, period.value)
         await self._approve_when_asked(billing_id, created.project_id, period)
         billed = await self._result(billing_id, TimeToBillingResult)
@@ -141,7 +141,7 @@ class Story:
             f"for {invoice.total} (net), {billed.time_entries_billed} entries marked billed"
         )
 
-        await self._pay(created.erp, invoice.invoice_id, stamp)
+        await self.pay(created.erp, invoice.invoice_id, stamp)
         cash = await self._result(billed.invoice_to_cash_workflow_id, InvoiceToCashResult)
         self._say(f"[{plan.entity}] InvoiceToCash ended {cash.outcome}: paid {cash.summary.amount_paid}")
         return DealOutcome(
@@ -160,7 +160,7 @@ class Story:
             outcome=cash.outcome,
         )
 
-    async def _close_a_deal(self, plan: DealPlan, stamp: str) -> Any:
+    async def close_a_deal(self, plan: DealPlan, stamp: str) -> DealIds:
         async with SalesforceSeeder(self._settings.salesforce_base_url) as salesforce:
             deal = await salesforce.create_customer_deal(
                 account_name=f"{plan.account_name} {stamp}",
@@ -179,7 +179,7 @@ class Story:
         self._say(f"[{plan.entity}] Salesforce: opportunity {deal.opportunity_id} closed won")
         return deal
 
-    async def _log_and_approve_time(self, project_id: str, period: Period, days: int) -> None:
+    async def log_and_approve_time(self, project_id: str, period: Period, days: int) -> None:
         async with KantataSeeder.for_sandbox(self._settings.kantata_base_url) as kantata:
             await kantata.add_to_project(project_id, self._team)
             logs = [
@@ -217,7 +217,7 @@ class Story:
                 return token
         raise StoryFailed("no finance token configured (PSSYNC_API_TOKENS)")
 
-    async def _pay(self, erp: str, invoice_id: str, stamp: str) -> None:
+    async def pay(self, erp: str, invoice_id: str, stamp: str) -> None:
         if erp == "xero":
             finance = XeroFinanceUser.from_settings(self._settings)
             try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-
 from ..contract.erp_contract import ErpContract
 
 pytestmark = pytest.mark.tryton

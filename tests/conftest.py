@@ -1,0 +1,81 @@
+"""Session-wide real servers: a Temporal dev server, the time-skipping test server and Tryton.
+
+Each starts only when a test asks for it, binds to 127.0.0.1 on a free port, and is stopped at the end.
+On a machine without `.data/tryton` (CI), the first Tryton test installs Tryton into its own venv and
+builds the template database (about 45 s); later runs only copy the template (about 2 s).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from pssync.devstack.tryton import DEFAULT_HOME, TrytonServer, free_port
+
+from .support.system import Sandboxes, serving_sandboxes
+from .support.temporal import start_dev_server, start_time_skipping
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await start_dev_server()
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def sandboxes() -> Iterator[Sandboxes]:
+    with serving_sandboxes() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await start_time_skipping()
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+_TIMINGS: dict[str, float] = {}
+_TEST_SECONDS: list[float] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and "connectors/tryton/" in report.nodeid:
+        _TEST_SECONDS.append(report.duration)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _TIMINGS:
+        spent = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in _TIMINGS.items())
+        terminalreporter.write_line(f"tryton set-up: {spent}")
+    if _TEST_SECONDS:
+        mean = sum(_TEST_SECONDS) / len(_TEST_SECONDS)
+        terminalreporter.write_line(
+            f"tryton tests: {len(_TEST_SECONDS)}, {mean:.2f} s per test on average, "
+            f"slowest {max(_TEST_SECONDS):.2f} s"
+        )
+
+
+@pytest.fixture(scope="session")
+def tryton_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrytonServer]:
+    home = Path(os.environ.get("PSSYNC_TRYTON_HOME", DEFAULT_HOME))
+    server = TrytonServer(
+        data_dir=tmp_path_factory.mktemp("tryton"), port=free_port(), home=home, fresh=True, timings=_TIMINGS
+    )
+    started = time.perf_counter()
+    server.start()
+    _TIMINGS["session total"] = round(time.perf_counter() - started, 2)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,35 @@
+"""Workflows run on real Temporal servers with real activities, connectors and sandboxes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from pssync.devstack.story import Story
+
+from ..support.system import Sandboxes, System, running_system
+
+
+@pytest.fixture
+async def ts_system(
+    ts_env: WorkflowEnvironment, tmp_path: Path, sandboxes: Sandboxes
+) -> AsyncIterator[System]:
+    async with running_system(ts_env.client, tmp_path, sandboxes) as system:
+        yield system
+
+
+@pytest.fixture
+async def dev_system(
+    dev_env: WorkflowEnvironment, tmp_path: Path, sandboxes: Sandboxes
+) -> AsyncIterator[System]:
+    async with running_system(dev_env.client, tmp_path, sandboxes) as system:
+        yield system
+
+
+async def prepared_story(system: System) -> Story:
+    story = Story(system.settings, system.client, say=lambda _: None)
+    await story.prepare()
+    return story

@@ -1,0 +1,75 @@
+"""Steps the workflow tests share: a closed-won deal turned into a project, approved time, queries."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from temporalio.client import WorkflowHandle
+
+from pssync.canonical import Period
+from pssync.devstack.story import UK_DEAL, DealPlan, Story, previous_period
+from pssync.ingress.starts import start_opportunity_to_project
+from pssync.workflows.opportunity_to_project import OpportunityToProjectResult
+from pssync.workflows.opportunity_to_project import workflow_id as o2p_id
+from pssync.workflows.time_to_billing import TimeToBilling, TimeToBillingInput, workflow_id
+
+from ..support.system import System
+
+T = TypeVar("T")
+
+
+def stamp() -> str:
+    return datetime.now(UTC).strftime("%H%M%S%f")
+
+
+async def project_from_a_won_deal(
+    system: System, story: Story, plan: DealPlan = UK_DEAL
+) -> OpportunityToProjectResult:
+    """A closed-won deal, started as the ingress would, run to completion."""
+    deal = await story.close_a_deal(plan, stamp())
+    await start_opportunity_to_project(
+        system.client,
+        system.settings,
+        crm="salesforce",
+        opportunity_id=deal.opportunity_id,
+        notification_id=f"test-{deal.opportunity_id}",
+    )
+    handle = system.client.get_workflow_handle(
+        o2p_id("salesforce", deal.opportunity_id), result_type=OpportunityToProjectResult
+    )
+    return await handle.result()
+
+
+async def start_billing(
+    system: System, project_id: str, *, period: Period | None = None, **changes: Any
+) -> WorkflowHandle[Any, Any]:
+    period = period or previous_period(datetime.now(UTC).date())
+    return await system.client.start_workflow(
+        TimeToBilling.run,
+        TimeToBillingInput(
+            project_id=project_id,
+            period=period.value,
+            psa="kantata",
+            entities=tuple(system.settings.entities),
+            settle_seconds=1,
+            **changes,
+        ),
+        id=workflow_id(project_id, period.value),
+        task_queue=system.task_queue,
+    )
+
+
+async def eventually(probe: Callable[[], Any], *, seconds: float = 30.0, what: str = "condition") -> Any:
+    """Poll an async probe until it returns something truthy (real time, not workflow time)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
