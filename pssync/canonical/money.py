@@ -74,7 +74,9 @@ class Money(BaseModel):
     def rounded(self, rounding: LineRounding = "half_up") -> Money:
         """Round to the currency's minor unit, half-up unless the ERP rounds otherwise."""
         quantum = Decimal(1).scaleb(-minor_units(self.currency))
-        return Money(amount=self.amount.quantize(quantum, rounding=_ROUNDING[rounding]), currency=self.currency)
+        return Money(
+            amount=self.amount.quantize(quantum, rounding=_ROUNDING[rounding]), currency=self.currency
+        )
 
     def __lt__(self, other: Money) -> bool:
         self._same(other)

@@ -44,5 +44,7 @@ PAGED_CALL = ActivityOptions(
 
 LEDGER_CALL = LocalActivityOptions(
     start_to_close_timeout=timedelta(seconds=15),
-    retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)),
+    retry_policy=RetryPolicy(
+        initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
+    ),
 )
