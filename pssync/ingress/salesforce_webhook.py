@@ -11,6 +11,7 @@ from temporalio.service import RPCError
 from pssync.connectors.salesforce.outbound import (
     OutboundMessageError,
     ack_envelope,
+    org_ids_match,
     parse_outbound_message,
     soap_fault,
 )
@@ -37,7 +38,7 @@ async def outbound_message(request: Request, token: str | None = None) -> Respon
         message = parse_outbound_message(await request.body())
     except OutboundMessageError as err:
         return _fault(422, f"malformed outbound message: {err}")
-    if message.organization_id[:15] != settings.salesforce_org_id[:15]:
+    if not org_ids_match(settings.salesforce_org_id, message.organization_id):
         return _fault(401, f"organization {message.organization_id} is not the configured org")
 
     wrong_type = [n.notification_id for n in message.notifications if n.sobject_type != "Opportunity"]
