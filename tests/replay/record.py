@@ -1,0 +1,66 @@
+"""Record workflow histories for the replay test: `python -m tests.replay.record`.
+
+Plays the demo story (both ERPs) plus the exception paths on a fresh dev server and writes every run's
+history to tests/replay/histories/. Re-record only when a workflow change has not shipped yet; a change
+to shipped workflow code goes behind `workflow.patched()` and must replay the old histories unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import tempfile
+from pathlib import Path
+
+from temporalio.client import WorkflowExecutionStatus
+
+from pssync.devstack.story import EU_DEAL, UK_DEAL, Story
+from pssync.devstack.tryton import DEFAULT_HOME, TrytonServer, free_port
+from pssync.operations import ensure_feed_poller
+
+from ..support.system import running_system, serving_sandboxes
+from ..support.temporal import start_dev_server, target_of
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+async def record() -> list[Path]:
+    env = await start_dev_server()
+    written: list[Path] = []
+    with tempfile.TemporaryDirectory() as tmp, serving_sandboxes() as sandboxes:
+        tryton = TrytonServer(data_dir=Path(tmp) / "tryton", port=free_port(), home=DEFAULT_HOME, fresh=True)
+        tryton.start()
+        try:
+            async with running_system(
+                env.client, Path(tmp), sandboxes, temporal_target=target_of(env), tryton=tryton
+            ) as system:
+                poller = await ensure_feed_poller(
+                    system.client, system.settings, billing_settle_seconds=1, invoice_poll_interval_seconds=5
+                )
+                story = Story(system.settings, system.client)
+                await story.prepare()
+                for plan in (UK_DEAL, EU_DEAL):
+                    await story.play(plan)
+                await system.client.get_workflow_handle(poller).terminate("recording finished")
+                HISTORIES.mkdir(exist_ok=True)
+                for old in HISTORIES.glob("*.json"):
+                    old.unlink()
+                async for execution in system.client.list_workflows():
+                    if execution.status == WorkflowExecutionStatus.RUNNING:
+                        continue
+                    history = await system.client.get_workflow_handle(
+                        execution.id, run_id=execution.run_id
+                    ).fetch_history()
+                    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{execution.workflow_type}-{execution.id}")
+                    path = HISTORIES / f"{name}.json"
+                    path.write_text(history.to_json())
+                    written.append(path)
+        finally:
+            tryton.stop()
+    await env.shutdown()
+    return written
+
+
+if __name__ == "__main__":
+    for path in asyncio.run(record()):
+        print(path)
