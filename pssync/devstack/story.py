@@ -122,7 +122,7 @@ class Story:
     async def play(self, plan: DealPlan) -> DealOutcome:
         stamp = datetime.now(UTC).strftime("%H%M%S%f")[:-3]
         deal = await self.close_a_deal(plan, stamp)
-        created = await self._result(o2p_id("salesforce", deal.opportunity_id), OpportunityToProjectResult)
+        created = await self.result(o2p_id("salesforce", deal.opportunity_id), OpportunityToProjectResult)
         self._say(
             f"[{plan.entity}] OpportunityToProject done: Kantata project {created.project_id}, "
             f"{created.erp} customer {created.erp_customer_id}"
@@ -131,8 +131,8 @@ class Story:
         period = previous_period(datetime.now(UTC).date())
         await self.log_and_approve_time(created.project_id, period, plan.days_worked)
         billing_id = ttb_id(created.project_id, period.value)
-        await self._approve_when_asked(billing_id, created.project_id, period)
-        billed = await self._result(billing_id, TimeToBillingResult)
+        await self.approve_when_asked(billing_id, created.project_id, period)
+        billed = await self.result(billing_id, TimeToBillingResult)
         if billed.outcome != "posted" or billed.invoice is None or billed.invoice_to_cash_workflow_id is None:
             raise StoryFailed(f"billing run {billing_id} ended {billed.outcome}: {billed.reason}")
         invoice = billed.invoice
@@ -142,7 +142,7 @@ class Story:
         )
 
         await self.pay(created.erp, invoice.invoice_id, stamp)
-        cash = await self._result(billed.invoice_to_cash_workflow_id, InvoiceToCashResult)
+        cash = await self.result(billed.invoice_to_cash_workflow_id, InvoiceToCashResult)
         self._say(f"[{plan.entity}] InvoiceToCash ended {cash.outcome}: paid {cash.summary.amount_paid}")
         return DealOutcome(
             plan=plan,
@@ -191,8 +191,8 @@ class Story:
             await kantata.submit_and_approve(project_id, entry_ids)
         self._say(f"Kantata: {len(logs)} time entries in {period} logged and approved on {project_id}")
 
-    async def _approve_when_asked(self, billing_id: str, project_id: str, period: Period) -> None:
-        handle = await self._handle(billing_id)
+    async def approve_when_asked(self, billing_id: str, project_id: str, period: Period) -> None:
+        handle = await self.handle(billing_id)
         deadline = time.monotonic() + self._step_seconds
         while True:
             status = await handle.query(TimeToBilling.status)
@@ -240,7 +240,7 @@ class Story:
                 await tryton.aclose()
         self._say(f"Finance: payment applied in {erp} to invoice {invoice_id}")
 
-    async def _handle(self, workflow_id: str) -> WorkflowHandle[Any, Any]:
+    async def handle(self, workflow_id: str) -> WorkflowHandle[Any, Any]:
         """The run once it exists: it is started by a webhook or the feed poller, not by the story."""
         deadline = time.monotonic() + self._step_seconds
         handle = self._client.get_workflow_handle(workflow_id)
@@ -253,8 +253,8 @@ class Story:
                     raise StoryFailed(f"workflow {workflow_id} did not start: {err}") from err
             await asyncio.sleep(0.3)
 
-    async def _result(self, workflow_id: str, result_type: type[Any]) -> Any:
-        handle = await self._handle(workflow_id)
+    async def result(self, workflow_id: str, result_type: type[Any]) -> Any:
+        handle = await self.handle(workflow_id)
         typed = self._client.get_workflow_handle(workflow_id, result_type=result_type)
         try:
             return await asyncio.wait_for(typed.result(), self._step_seconds)
