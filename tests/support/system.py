@@ -108,6 +108,7 @@ async def running_system(
     *,
     temporal_target: str | None = None,
     tryton: TrytonServer | None = None,
+    task_queue: str | None = None,
 ) -> AsyncIterator[System]:
     """Start a worker (and, given `temporal_target`, an ingress that connects to Temporal by itself)."""
     ingress_port = free_port()
@@ -115,7 +116,8 @@ async def running_system(
     settings = DEFAULTS.model_copy(
         update={
             "environment": "test",
-            "task_queue": f"pssync-test-{uuid.uuid4().hex[:10]}",
+            # A given task queue lets a test stop its worker and start another on the same queue (downtime).
+            "task_queue": task_queue or f"pssync-test-{uuid.uuid4().hex[:10]}",
             "database_url": f"sqlite:///{tmp_path / 'ledger.sqlite'}",
             "salesforce_base_url": sandboxes.salesforce.url,
             "kantata_base_url": sandboxes.kantata.url,

@@ -1,0 +1,138 @@
+"""The Kantata change-feed poller: no push webhooks, so it reads the feed with a durable cursor,
+absorbs duplicates and reordering, catches up after downtime, and reports what the feed lost."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from pssync.connectors.kantata.feed import FeedCursor
+from pssync.devstack.story import previous_period
+from pssync.ledger.repository import list_exceptions
+from pssync.workflows.psa_feed import PsaFeedPoller, PsaFeedPollerInput
+from pssync.workflows.time_to_billing import TimeToBilling
+from pssync.workflows.time_to_billing import workflow_id as billing_id
+
+from ..support.system import Sandboxes, System, running_system
+from .conftest import prepared_story
+from .helpers import eventually, project_from_a_won_deal
+
+
+async def start_poller(system: System, **changes: object) -> WorkflowHandle[PsaFeedPoller, None]:
+    # Its own id per test: the business id psa-feed:kantata belongs to the running system, not to tests.
+    return await system.client.start_workflow(
+        PsaFeedPoller.run,
+        PsaFeedPollerInput(
+            psa="kantata",
+            entities=tuple(system.settings.entities),
+            poll_interval_seconds=0.5,
+            billing_settle_seconds=1,
+            **changes,
+        ),  # type: ignore[arg-type]
+        id=f"psa-feed:kantata:test-{uuid.uuid4().hex[:8]}",
+        task_queue=system.task_queue,
+    )
+
+
+async def running(client: Client, wf_id: str) -> bool:
+    try:
+        return (await client.get_workflow_handle(wf_id).query(TimeToBilling.status)).stage != ""
+    except Exception:
+        return False
+
+
+async def runs_of(client: Client, wf_id: str) -> int:
+    return len([run async for run in client.list_workflows(f'WorkflowId = "{wf_id}"')])
+
+
+async def stop(handle: WorkflowHandle[PsaFeedPoller, None]) -> None:
+    await handle.terminate("test finished")
+
+
+async def test_duplicate_and_reordered_feed_events_start_one_billing_run_per_project_and_period(
+    dev_system: System,
+) -> None:
+    kantata = dev_system.sandboxes.kantata.url
+    await control(
+        f"{kantata}/_sandbox/faults", {"seed": 7, "duplicate_event_rate": 0.5, "reorder_events": True}
+    )
+    await control(f"{kantata}/_sandbox/event-lag", {"max_lag_seconds": 2})
+    try:
+        story = await prepared_story(dev_system)
+        projects = [await project_from_a_won_deal(dev_system, story) for _ in range(2)]
+        period = previous_period(datetime.now(UTC).date())
+        poller = await start_poller(dev_system)
+        for created in projects:
+            await story.log_and_approve_time(created.project_id, period, days=3)
+        for created in projects:
+            wf_id = billing_id(created.project_id, period.value)
+            await eventually(lambda wf_id=wf_id: running(dev_system.client, wf_id), what=f"{wf_id} to start")
+        # Let the late, repeated and reordered events arrive and be read before counting runs.
+        polls = (await poller.query(PsaFeedPoller.status)).polls
+        await eventually(lambda: _polled(poller, more_than=polls + 6), what="more polls")
+        for created in projects:
+            assert await runs_of(dev_system.client, billing_id(created.project_id, period.value)) == 1
+        # Every distinct event in the feed was handled exactly once, though half were delivered twice.
+        distinct = {
+            event.event_id
+            async for page in dev_system.connectors.psa.events(
+                created_after=datetime.now(UTC) - timedelta(days=9), event_types=()
+            )
+            for event in page.items
+        }
+        assert (await poller.query(PsaFeedPoller.status)).events_seen == len(distinct)
+        await stop(poller)
+    finally:
+        await control(f"{kantata}/_sandbox/event-lag", {"max_lag_seconds": 0})
+
+
+async def test_poller_catches_up_after_the_worker_was_down(
+    dev_env: WorkflowEnvironment, tmp_path: Path, sandboxes: Sandboxes
+) -> None:
+    queue = f"pssync-test-{uuid.uuid4().hex[:10]}"
+    period = previous_period(datetime.now(UTC).date())
+    async with running_system(dev_env.client, tmp_path, sandboxes, task_queue=queue) as system:
+        story = await prepared_story(system)
+        created = await project_from_a_won_deal(system, story)
+        poller = await start_poller(system)
+        await eventually(lambda: _polled(poller, more_than=0), what="a first poll")
+    # The worker is down: approvals keep happening in Kantata, nobody reads the feed.
+    await story.log_and_approve_time(created.project_id, period, days=2)
+    async with running_system(dev_env.client, tmp_path, sandboxes, task_queue=queue) as system:
+        wf_id = billing_id(created.project_id, period.value)
+        await eventually(lambda: running(system.client, wf_id), what="billing to start after the downtime")
+        await stop(poller)
+
+
+async def _polled(poller: WorkflowHandle[PsaFeedPoller, None], *, more_than: int) -> bool:
+    return (await poller.query(PsaFeedPoller.status)).polls > more_than
+
+
+async def control(url: str, body: dict[str, object]) -> None:
+    async with httpx.AsyncClient() as http:
+        (await http.put(url, json=body)).raise_for_status()
+
+
+async def test_events_lost_beyond_the_feed_window_are_reported_to_integration_support(
+    dev_system: System,
+) -> None:
+    ten_days_ago = datetime.now(UTC) - timedelta(days=10)
+    poller = await start_poller(
+        dev_system, cursor=FeedCursor.starting_at(ten_days_ago).model_dump(mode="json")
+    )
+    status = await eventually(lambda: _gap(poller), what="the gap to be reported")
+    assert status.last_gap is not None and status.last_gap.startswith(ten_days_ago.isoformat()[:10])
+    with dev_system.database.session() as session:
+        [gap] = [e for e in list_exceptions(session, process="psa_feed")]
+    assert gap.owner == "integration_support" and "reconciliation" in gap.reason
+    await stop(poller)
+
+
+async def _gap(poller: WorkflowHandle[PsaFeedPoller, None]):  # type: ignore[no-untyped-def]
+    status = await poller.query(PsaFeedPoller.status)
+    return status if status.last_gap else None
