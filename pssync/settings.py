@@ -45,6 +45,8 @@ class Settings(BaseSettings):
 
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
+    # Where people open runs: the ops page and exception listings link each run here by workflow id.
+    temporal_ui_url: str = "http://127.0.0.1:8233"
     task_queue: str = "ps-sync"
 
     database_url: str = "sqlite:///.data/pssync.sqlite"
@@ -83,6 +85,11 @@ class Settings(BaseSettings):
     # Role tokens for the approval and exception endpoints ("token:role,token:role").
     api_tokens: str = "dev-finance-token:finance,dev-ops-token:ops"
 
+    # Temporal payload encryption: "key-id:base64(32 bytes)" pairs; the active key encrypts, all decrypt.
+    codec_keys: str = "dev-2026:ZGV2LW9ubHkta2V5LWRvLW5vdC11c2UtaW4tcHJvZCE="
+    codec_active_key_id: str = "dev-2026"
+    temporal_ui_url: str = "http://127.0.0.1:8233"
+
     entities: list[LegalEntity] = Field(default_factory=default_entities)
     kantata_poll_interval_seconds: float = 5.0
     xero_payment_poll_interval_seconds: float = 30.0
@@ -101,6 +108,7 @@ class Settings(BaseSettings):
                     "xero_webhook_key",
                     "tryton_password",
                     "api_tokens",
+                    "codec_keys",
                 )
                 if DEV_SECRET_PREFIX in str(getattr(self, name))
             ]

@@ -41,6 +41,9 @@ class StackConfig:
     xero_port: int = 8703
     tryton_port: int = 18000
     with_tryton: bool = True
+    # The benchmark's direct-script baseline runs against a second set of vendors only (no Temporal, no app).
+    with_temporal: bool = True
+    with_app: bool = True
     # Sandbox rate limits are off unless a run (the governed benchmark) switches them on.
     xero_rate_limits: bool = False
     # Billing waits this long after the last approval before it bills a closed period.
@@ -75,6 +78,7 @@ class StackConfig:
         return base.model_copy(
             update={
                 "temporal_address": f"{LOOPBACK}:{self.temporal_port}",
+                "temporal_ui_url": self.url(self.temporal_ui_port),
                 "database_url": f"sqlite:///{self.data_dir / 'pssync.sqlite'}",
                 "salesforce_base_url": self.url(self.salesforce_port),
                 "kantata_base_url": self.url(self.kantata_port),
@@ -92,6 +96,7 @@ class StackConfig:
         settings = self.settings()
         env = {
             "PSSYNC_TEMPORAL_ADDRESS": settings.temporal_address,
+            "PSSYNC_TEMPORAL_UI_URL": settings.temporal_ui_url,
             "PSSYNC_DATABASE_URL": settings.database_url,
             "PSSYNC_SALESFORCE_BASE_URL": settings.salesforce_base_url,
             "PSSYNC_KANTATA_BASE_URL": settings.kantata_base_url,
@@ -147,11 +152,13 @@ class Stack:
     def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         try:
-            self._start_temporal()
+            if self.config.with_temporal:
+                self._start_temporal()
             self._start_sandboxes()
             if self.config.with_tryton:
                 self._start_tryton()
-            self._start_app()
+            if self.config.with_app:
+                self._start_app()
         except BaseException:
             self.stop()
             raise
@@ -172,6 +179,9 @@ class Stack:
             str(c.data_dir / "temporal.sqlite"),
             "--log-level",
             "warn",
+            # The UI shows encrypted payloads through the ingress's codec server.
+            "--ui-codec-endpoint",
+            f"{c.url(c.ingress_port)}/codec",
             # Measured on this machine (design.md): WAL doubles throughput and stays durable; faster
             # processor polling cuts activity latency from ~300 ms to ~120 ms.
             "--sqlite-pragma",

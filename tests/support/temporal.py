@@ -7,9 +7,10 @@ from pathlib import Path
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from pssync.codec import data_converter
+from pssync.settings import Settings
 from pssync.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 BIN = Path(sys.executable).parent
@@ -18,7 +19,7 @@ BIN = Path(sys.executable).parent
 async def start_dev_server() -> WorkflowEnvironment:
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(BIN / "temporal"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(Settings()),
         search_attributes=list(SEARCH_ATTRIBUTES),
         dev_server_extra_args=[
             "--dynamic-config-value",
@@ -34,7 +35,7 @@ async def start_dev_server() -> WorkflowEnvironment:
 async def start_time_skipping() -> WorkflowEnvironment:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(BIN / "temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(Settings()),
     )
     # The test server refuses unknown search attributes, as a real namespace would: register ours.
     await env.client.operator_service.add_search_attributes(
