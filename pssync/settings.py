@@ -45,8 +45,6 @@ class Settings(BaseSettings):
 
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
-    # Where people open runs: the ops page and exception listings link each run here by workflow id.
-    temporal_ui_url: str = "http://127.0.0.1:8233"
     task_queue: str = "ps-sync"
 
     database_url: str = "sqlite:///.data/pssync.sqlite"

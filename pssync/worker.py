@@ -21,8 +21,11 @@ from pssync.activities.billing_starter import StarterActivities
 from pssync.activities.crm import CrmActivities
 from pssync.activities.erp import ErpActivities
 from pssync.activities.erp_router import ErpRouter
+from pssync.activities.exceptions import ExceptionActivities, RetryContext
 from pssync.activities.ledger import LedgerActivities
 from pssync.activities.psa import PsaActivities
+from pssync.activities.reconciliation import ReconciliationActivities
+from pssync.activities.reference import ReferenceActivities
 from pssync.connectors.kantata.connector import KantataConnector
 from pssync.connectors.roles import CrmConnector, ErpConnector, PsaConnector
 from pssync.connectors.salesforce.connector import SalesforceConnector
@@ -33,12 +36,23 @@ from pssync.observability.interceptor import LogContextInterceptor
 from pssync.observability.logging import configure_logging
 from pssync.settings import Settings
 from pssync.temporal_client import connect_client
+from pssync.workflows.exceptions import ExceptionAction
 from pssync.workflows.invoice_to_cash import InvoiceToCash
 from pssync.workflows.opportunity_to_project import OpportunityToProject
 from pssync.workflows.psa_feed import PsaFeedPoller
+from pssync.workflows.reconciliation import Reconciliation
+from pssync.workflows.reference_sync import ReferenceSync
 from pssync.workflows.time_to_billing import TimeToBilling
 
-WORKFLOWS: Sequence[type] = (OpportunityToProject, TimeToBilling, InvoiceToCash, PsaFeedPoller)
+WORKFLOWS: Sequence[type] = (
+    OpportunityToProject,
+    TimeToBilling,
+    InvoiceToCash,
+    PsaFeedPoller,
+    ReferenceSync,
+    Reconciliation,
+    ExceptionAction,
+)
 
 log = structlog.get_logger("pssync.worker")
 
@@ -75,6 +89,20 @@ def activities_for(
     erp = ErpActivities(connectors.erps, database)
     ledger = LedgerActivities(database)
     starter = StarterActivities(client, settings.task_queue)
+    reference = ReferenceActivities(connectors.erps, connectors.psa, database)
+    reconciliation = ReconciliationActivities(connectors.psa, connectors.erps, database)
+    exceptions = ExceptionActivities(
+        RetryContext(
+            client=client,
+            task_queue=settings.task_queue,
+            entities=tuple(settings.entities),
+            crm=connectors.crm,
+            psa=connectors.psa.system,
+            billing_settle_seconds=300,
+            invoice_poll_interval_seconds=3600,
+        ),
+        database,
+    )
     return [
         crm.fetch_opportunity,
         crm.write_back_ids,
@@ -86,19 +114,32 @@ def activities_for(
         psa.fetch_time_batch,
         psa.fetch_expense_batch,
         psa.mark_billed,
+        psa.fetch_unbilled_milestones,
         psa.push_financials_to_psa,
         psa.poll_psa_events,
         erp.ensure_customer,
         erp.post_invoice,
         erp.get_invoice_status,
         erp.payments_since,
+        erp.write_off_invoice,
         ledger.raise_exception,
         ledger.raise_exceptions,
         ledger.audit,
         ledger.save_project_contract,
         ledger.load_project_contract,
         ledger.mark_posting_billed,
+        ledger.billing_history,
         starter.start_billing,
+        reference.sync_erp_reference,
+        reference.sync_psa_resources,
+        reconciliation.reconciliation_scope,
+        reconciliation.gather_evidence,
+        exceptions.load_exception,
+        exceptions.apply_exception_fix,
+        exceptions.retry_exception_process,
+        exceptions.retry_progress,
+        exceptions.close_exception,
+        exceptions.record_findings,
     ]
 
 

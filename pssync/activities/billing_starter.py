@@ -8,7 +8,6 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 
 from pssync.canonical import LegalEntity
-from pssync.workflows.time_to_billing import TimeToBilling, TimeToBillingInput, WorkApproved, workflow_id
 
 
 class StartBillingInput(BaseModel):
@@ -37,6 +36,15 @@ class StarterActivities:
     @activity.defn
     async def start_billing(self, input: StartBillingInput) -> StartBillingResult:
         """A running billing run is signalled; a finished one is followed by a new run for late entries."""
+        # Imported here: TimeToBilling starts runs through this activity, so a module-level import would be
+        # circular.
+        from pssync.workflows.time_to_billing import (
+            TimeToBilling,
+            TimeToBillingInput,
+            WorkApproved,
+            workflow_id,
+        )
+
         handle = await self._client.start_workflow(
             TimeToBilling.run,
             TimeToBillingInput(

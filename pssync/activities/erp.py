@@ -11,7 +11,9 @@ from temporalio.exceptions import ApplicationError
 
 from pssync.activities.erp_router import ErpRouter
 from pssync.activities.errors import connector_errors
-from pssync.canonical import Account, Invoice, InvoiceStatus, Payment, PostedInvoice
+from pssync.canonical import Account, CreditNote, Invoice, InvoiceStatus, Money, Payment, PostedInvoice
+from pssync.connectors.roles import ErpConnector
+from pssync.domain import customer_master
 from pssync.domain.idempotency import customer_key, digest
 from pssync.ledger.database import Database
 from pssync.ledger.repository import find_external_id, get_posting, link_ids, record_posting
@@ -22,6 +24,8 @@ class EnsureCustomerInput(BaseModel):
     crm: str
     account: Account
     legal_entity: str
+    # Finance's answer to a duplicate-looking customer: use this existing ERP customer for the account.
+    link_to_customer_id: str | None = None
 
 
 class EnsureCustomerResult(BaseModel):
@@ -29,6 +33,20 @@ class EnsureCustomerResult(BaseModel):
     erp: str
     customer_id: str
     created: bool
+
+
+class WriteOffInvoiceInput(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    erp: str
+    invoice_id: str
+    amount: Money
+    reason: str
+    idempotency_key: str
+
+
+class WriteOffInvoiceResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    credit_note: CreditNote
 
 
 class PostInvoiceInput(BaseModel):
@@ -66,6 +84,10 @@ class PaymentsSinceResult(BaseModel):
     payments: list[Payment]
 
 
+# ApplicationError type for a customer that looks like one the ERP already has (a person decides).
+DUPLICATE_CUSTOMER = "DuplicateCustomer"
+
+
 def content_hash(invoice: Invoice) -> str:
     return digest(invoice.model_dump_json(exclude={"issue_date", "due_date"}))
 
@@ -94,6 +116,9 @@ class ErpActivities:
             customer_id = await erp.find_customer(input.account)
             created = customer_id is None
             if customer_id is None:
+                customer_id = await self._existing_customer_chosen_by_finance(erp, input)
+                created = customer_id is None
+            if customer_id is None:
                 customer_id = await erp.create_customer(
                     input.account,
                     entity=entity,
@@ -112,6 +137,47 @@ class ErpActivities:
 
         await asyncio.to_thread(link)
         return EnsureCustomerResult(erp=erp.system, customer_id=customer_id, created=created)
+
+    async def _existing_customer_chosen_by_finance(
+        self, erp: ErpConnector, input: EnsureCustomerInput
+    ) -> str | None:
+        """Before creating: the customer finance chose, or a refusal when the company is already there."""
+        account = input.account
+        candidates = (
+            await erp.find_customers_by_name_and_tax_number(account.name, account.tax_number)
+            if account.tax_number
+            else []
+        )
+        if input.link_to_customer_id is not None:
+            if input.link_to_customer_id not in {c.id for c in candidates}:
+                raise ApplicationError(
+                    f"{erp.system} customer {input.link_to_customer_id} is not a customer named "
+                    f"{account.name!r} with tax number {account.tax_number}: not linked",
+                    type="Rejected",
+                    non_retryable=True,
+                )
+            return input.link_to_customer_id
+        duplicates = customer_master.duplicates(account, candidates)
+        if duplicates:
+            raise ApplicationError(
+                customer_master.describe(account, duplicates),
+                {"candidates": [c.model_dump(mode="json") for c in duplicates]},
+                type=DUPLICATE_CUSTOMER,
+                non_retryable=True,
+            )
+        return None
+
+    @activity.defn
+    async def write_off_invoice(self, input: WriteOffInvoiceInput) -> WriteOffInvoiceResult:
+        """A write-off is a credit note for what is still due, carrying finance's reason."""
+        async with connector_errors():
+            note = await self._erps.by_system(input.erp).credit_invoice(
+                input.invoice_id,
+                input.amount,
+                reason=f"Write-off: {input.reason}",
+                idempotency_key=input.idempotency_key,
+            )
+        return WriteOffInvoiceResult(credit_note=note)
 
     @activity.defn
     async def post_invoice(self, input: PostInvoiceInput) -> PostInvoiceResult:

@@ -8,9 +8,11 @@ from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
 from pssync.canonical import ExceptionOwner, ProjectContract
+from pssync.domain.billing_policy import BillingHistory, PriorPosting
 from pssync.ledger.contracts import get_contract, save_contract
 from pssync.ledger.database import Database
-from pssync.ledger.repository import append_audit, mark_posting_billed, open_exception
+from pssync.ledger.repository import append_audit, mark_posting_billed, open_exception, postings_for
+from pssync.ledger.vocab import PostingState
 
 
 class RaiseExceptionInput(BaseModel):
@@ -81,6 +83,16 @@ class MarkPostingBilledResult(BaseModel):
     idempotency_key: str
 
 
+class BillingHistoryInput(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    project_id: str
+
+
+class BillingHistoryResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    history: BillingHistory
+
+
 class LedgerActivities:
     def __init__(self, database: Database) -> None:
         self._db = database
@@ -148,6 +160,26 @@ class LedgerActivities:
         with self._db.session() as session:
             contract = get_contract(session, psa=input.psa, project_id=input.project_id)
         return LoadContractResult(contract=contract)
+
+    @activity.defn
+    def billing_history(self, input: BillingHistoryInput) -> BillingHistoryResult:
+        """Invoices posted for the project so far: first-invoice approval, caps, retainers, late work."""
+        with self._db.session() as session:
+            postings = postings_for(session, project_id=input.project_id)
+        return BillingHistoryResult(
+            history=BillingHistory(
+                postings=tuple(
+                    PriorPosting(
+                        period=posting.period,
+                        number=posting.number,
+                        amount=posting.amount,
+                        idempotency_key=posting.idempotency_key,
+                        billed=posting.state == PostingState.BILLED,
+                    )
+                    for posting in postings
+                )
+            )
+        )
 
     @activity.defn
     def mark_posting_billed(self, input: MarkPostingBilledInput) -> MarkPostingBilledResult:

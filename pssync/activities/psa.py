@@ -13,6 +13,7 @@ from temporalio import activity
 from pssync.activities.errors import connector_errors
 from pssync.canonical import (
     Expense,
+    Milestone,
     Period,
     Project,
     ProjectSpec,
@@ -20,6 +21,7 @@ from pssync.canonical import (
     PsaEvent,
     RateCard,
     ReceivablesSummary,
+    Resource,
     TimeEntry,
 )
 from pssync.connectors.kantata.feed import RETENTION, FeedCursor, created_after_for_poll, merge
@@ -65,6 +67,8 @@ class GetProjectBillingSetupResult(BaseModel):
     model_config = ConfigDict(frozen=True)
     project: Project
     rate_card: RateCard
+    # Who is staffed on the project: billing checks every line's resource against it.
+    resources: list[Resource] = []
 
 
 class FetchWorkBatchInput(BaseModel):
@@ -92,11 +96,22 @@ class MarkBilledInput(BaseModel):
     time_entry_ids: list[str]
     expense_ids: list[str]
     invoice_number: str
+    milestone_ids: list[str] = []
 
 
 class MarkBilledResult(BaseModel):
     model_config = ConfigDict(frozen=True)
     marked: int
+
+
+class FetchUnbilledMilestonesInput(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    project_id: str
+
+
+class FetchUnbilledMilestonesResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    milestones: list[Milestone]
 
 
 class PushFinancialsToPsaInput(BaseModel):
@@ -186,7 +201,17 @@ class PsaActivities:
         async with connector_errors():
             project = await self._psa.get_project(input.project_id)
             rate_card = await self._psa.get_rate_card(input.project_id)
-        return GetProjectBillingSetupResult(project=project, rate_card=rate_card)
+            resources = await self._psa.project_resources(input.project_id)
+        return GetProjectBillingSetupResult(project=project, rate_card=rate_card, resources=resources)
+
+    @activity.defn
+    async def fetch_unbilled_milestones(
+        self, input: FetchUnbilledMilestonesInput
+    ) -> FetchUnbilledMilestonesResult:
+        """Re-read at billing time: a milestone event only says where to look, never what to bill."""
+        async with connector_errors():
+            milestones = await self._psa.unbilled_milestones(input.project_id)
+        return FetchUnbilledMilestonesResult(milestones=milestones)
 
     @activity.defn
     async def fetch_time_batch(self, input: FetchWorkBatchInput) -> FetchTimeBatchResult:
@@ -239,8 +264,11 @@ class PsaActivities:
                 time_entry_ids=input.time_entry_ids,
                 expense_ids=input.expense_ids,
                 invoice_number=input.invoice_number,
+                milestone_ids=input.milestone_ids,
             )
-        return MarkBilledResult(marked=len(input.time_entry_ids) + len(input.expense_ids))
+        return MarkBilledResult(
+            marked=len(input.time_entry_ids) + len(input.expense_ids) + len(input.milestone_ids)
+        )
 
     @activity.defn
     async def push_financials_to_psa(self, input: PushFinancialsToPsaInput) -> PushFinancialsToPsaResult:

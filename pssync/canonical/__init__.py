@@ -25,11 +25,20 @@ from pssync.canonical.events import (
     TimeApproved,
 )
 from pssync.canonical.money import ExactDecimal, Money
-from pssync.canonical.parties import Account, Address, Contact, LegalEntity
+from pssync.canonical.parties import (
+    Account,
+    Address,
+    Contact,
+    ErpCustomer,
+    LegalEntity,
+    name_key,
+    tax_number_key,
+)
 from pssync.canonical.period import Period
 from pssync.canonical.projects import (
     Contract,
     Milestone,
+    MilestoneCharge,
     Opportunity,
     Project,
     ProjectContract,
@@ -52,6 +61,7 @@ __all__ = [
     "CrmTask",
     "CrmWriteBack",
     "CustomerCreated",
+    "ErpCustomer",
     "ExactDecimal",
     "ExceptionOwner",
     "Expense",
@@ -63,6 +73,7 @@ __all__ = [
     "InvoiceStatus",
     "LegalEntity",
     "Milestone",
+    "MilestoneCharge",
     "MilestoneCompleted",
     "Money",
     "Opportunity",
@@ -84,4 +95,6 @@ __all__ = [
     "Task",
     "TimeApproved",
     "TimeEntry",
+    "name_key",
+    "tax_number_key",
 ]

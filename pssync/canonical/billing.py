@@ -25,6 +25,8 @@ class TimeEntry(BaseModel):
     billed: bool = False
     invoice_number: str | None = None
     notes: str | None = None
+    # The PSA's own bill rate on the entry, when it keeps one: what reconciliation values the PSA side at.
+    bill_rate: Money | None = None
 
 
 class Expense(BaseModel):
@@ -153,6 +155,11 @@ class InvoiceStatus(BaseModel):
     due_date: date | None = None
     payments: tuple[Payment, ...] = ()
     credit_notes: tuple[CreditNote, ...] = ()
+    amount_overpaid: Money | None = Field(
+        default=None,
+        description="cash received for this invoice beyond what it owed, not yet refunded or applied "
+        "elsewhere (None when the ERP shows none or cannot tell)",
+    )
 
 
 class ReceivablesSummary(BaseModel):
@@ -168,6 +175,7 @@ class ReceivablesSummary(BaseModel):
     amount_paid: Money
     amount_credited: Money
     due_date: date | None = None
+    amount_overpaid: Money | None = None
 
     @classmethod
     def of(cls, status: InvoiceStatus) -> ReceivablesSummary:
@@ -180,4 +188,5 @@ class ReceivablesSummary(BaseModel):
             amount_paid=status.amount_paid,
             amount_credited=status.amount_credited,
             due_date=status.due_date,
+            amount_overpaid=status.amount_overpaid,
         )

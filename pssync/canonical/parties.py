@@ -39,6 +39,30 @@ class Account(BaseModel):
     erp_customer_id: str | None = None
 
 
+class ErpCustomer(BaseModel):
+    """A customer as an ERP holds it: enough to tell whether it is the CRM account we are about to create."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(description="the ERP's customer id")
+    name: str
+    tax_number: str | None = None
+    external_ref: str | None = Field(default=None, description="the CRM account id the ERP record carries")
+
+
+def name_key(name: str) -> str:
+    """A customer name compared the way a person would: case, outer and repeated spaces ignored."""
+    return " ".join(name.split()).casefold()
+
+
+def tax_number_key(tax_number: str | None) -> str | None:
+    """A tax number as ERPs store it compacted: 'GB 123.456-789' and 'gb123456789' are the same number."""
+    if tax_number is None:
+        return None
+    compact = "".join(ch for ch in tax_number if ch.isalnum()).upper()
+    return compact or None
+
+
 class LegalEntity(BaseModel):
     """One of the firm's own companies; it decides which ERP books the work."""
 

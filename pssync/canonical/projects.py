@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from pssync.canonical.enums import BillingModel, ProjectStatus
 from pssync.canonical.money import Money
 from pssync.canonical.parties import Account, Contact
+
+LateEntryPolicy = Literal["adjustment_invoice", "next_run"]
 
 
 class Opportunity(BaseModel):
@@ -99,6 +102,15 @@ class RateCard(BaseModel):
         return None
 
 
+class MilestoneCharge(BaseModel):
+    """One line of a fixed-fee billing schedule: what completing the milestone bills."""
+
+    model_config = ConfigDict(frozen=True)
+
+    milestone: str
+    amount: Money
+
+
 class Contract(BaseModel):
     """The commercial terms a project is billed under."""
 
@@ -112,6 +124,12 @@ class Contract(BaseModel):
     not_to_exceed: Money | None = None
     retainer_amount: Money | None = None
     payment_terms_days: int = 30
+    # Fixed fee: the fee split over milestones, summing to the fee exactly.
+    billing_schedule: tuple[MilestoneCharge, ...] = ()
+    # Work approved after its period was billed: an adjustment invoice for that period, or the next run.
+    late_entries: LateEntryPolicy = "adjustment_invoice"
+    # Re-billed expenses may carry another tax than fees (e.g. zero-rated disbursements); None: `tax_code`.
+    expense_tax_code: str | None = None
 
 
 class ProjectSpec(BaseModel):
@@ -129,6 +147,8 @@ class ProjectSpec(BaseModel):
     project_manager: str | None = None
     tasks: tuple[str, ...] = ()
     milestones: tuple[str, ...] = ()
+    # The PSA rate card set the service is staffed at; None means the account's default set.
+    rate_card_set: str | None = None
 
 
 class Project(BaseModel):
@@ -144,6 +164,8 @@ class Project(BaseModel):
     rate_card_id: str | None = None
     customer_name: str | None = None
     tasks: tuple[Task, ...] = Field(default=())
+    milestones: tuple[Milestone, ...] = Field(default=())
+    project_manager: str | None = Field(default=None, description="the project lead's name in the PSA")
 
 
 class ProjectContract(BaseModel):

@@ -15,10 +15,12 @@ from pssync.canonical import (
     CreditNote,
     CrmTask,
     CrmWriteBack,
+    ErpCustomer,
     Expense,
     Invoice,
     InvoiceStatus,
     LegalEntity,
+    Milestone,
     Money,
     Opportunity,
     Payment,
@@ -30,8 +32,10 @@ from pssync.canonical import (
     PsaEvent,
     RateCard,
     ReceivablesSummary,
+    Resource,
     TimeEntry,
 )
+from pssync.canonical.reference import BookedInvoice, Employee, ErpReferenceData, OpportunityFix
 from pssync.connectors.paging import Page
 
 
@@ -94,9 +98,22 @@ class PsaConnector(Protocol):
         ...
 
     async def mark_billed(
-        self, *, time_entry_ids: Sequence[str], expense_ids: Sequence[str], invoice_number: str
+        self,
+        *,
+        time_entry_ids: Sequence[str],
+        expense_ids: Sequence[str],
+        invoice_number: str,
+        milestone_ids: Sequence[str] = (),
     ) -> None:
-        """Mark entries billed with the ERP's invoice number; idempotent."""
+        """Mark entries (and fixed-fee milestones) billed with the ERP's invoice number; idempotent."""
+        ...
+
+    async def project_resources(self, project_id: str) -> list[Resource]:
+        """The people staffed on the project, each with the role they work in there (else their own)."""
+        ...
+
+    async def unbilled_milestones(self, project_id: str) -> list[Milestone]:
+        """The project's milestones not yet marked billed, completed or not."""
         ...
 
     async def update_financials(self, project_id: str, summary: ReceivablesSummary) -> None:
@@ -122,6 +139,12 @@ class ErpConnector(Protocol):
 
     async def create_customer(self, account: Account, *, entity: LegalEntity, idempotency_key: str) -> str:
         """Create the customer with the CRM account id as its external reference; returns its id."""
+        ...
+
+    async def find_customers_by_name_and_tax_number(self, name: str, tax_number: str) -> list[ErpCustomer]:
+        """Customers whose name equals `name` ignoring case and spacing, and whose tax number equals
+        `tax_number` ignoring case, spaces and punctuation (`canonical.name_key`/`tax_number_key`), whatever
+        external reference they carry. Used to refuse creating a second customer for one company."""
         ...
 
     async def find_invoice(self, reference: str) -> PostedInvoice | None:
@@ -157,3 +180,58 @@ class ErpConnector(Protocol):
     async def void_invoice(self, invoice_id: str) -> None: ...
 
     async def aclose(self) -> None: ...
+
+
+# --- Optional capabilities: small protocols a connector offers besides its role. ---------------------------
+
+
+@runtime_checkable
+class ErpReferenceSource(Protocol):
+    """An ERP that publishes its set-up: currencies (and rates), tax rates, chart of accounts, items."""
+
+    system: str
+
+    async def reference_data(self) -> ErpReferenceData: ...
+
+
+@runtime_checkable
+class BookedInvoiceSource(Protocol):
+    """An ERP that lists the customer invoices whose reference starts with a prefix, with their lines."""
+
+    system: str
+
+    async def booked_invoices(self, reference_prefix: str) -> list[BookedInvoice]: ...
+
+
+@runtime_checkable
+class PsaReferenceSource(Protocol):
+    """A PSA that lists the people who book time, with their roles and cost rates."""
+
+    system: str
+
+    async def employees(self) -> list[Employee]: ...
+
+
+@runtime_checkable
+class ApprovedWorkSource(Protocol):
+    """A PSA that lists a project's approved billable work in a period, billed or not (with the invoice
+    number it was billed on), page by page: what reconciliation compares against the ERP."""
+
+    system: str
+
+    def approved_time(
+        self, project_id: str, period: Period, *, cursor: str | None = None
+    ) -> AsyncIterator[Page[TimeEntry]]: ...
+
+    def approved_expenses(
+        self, project_id: str, period: Period, *, cursor: str | None = None
+    ) -> AsyncIterator[Page[Expense]]: ...
+
+
+@runtime_checkable
+class OpportunityEditor(Protocol):
+    """A CRM on which ps-sync may write a person's corrections to a deal (fix-and-retry)."""
+
+    system: str
+
+    async def correct_opportunity(self, opportunity_id: str, fix: OpportunityFix) -> None: ...

@@ -12,8 +12,9 @@ from types import FrameType
 
 from pssync.devstack.processes import StackError
 from pssync.devstack.stack import Stack, StackConfig
-from pssync.devstack.story import EU_DEAL, UK_DEAL, DealOutcome, Story, StoryFailed
+from pssync.devstack.story import EU_DEAL, UK_DEAL, DealOutcome, ExceptionStoryOutcome, Story, StoryFailed
 from pssync.operations import ensure_feed_poller
+from pssync.schedules import AppliedSchedule, apply_schedules
 from pssync.temporal_client import connect_client
 
 
@@ -21,6 +22,7 @@ from pssync.temporal_client import connect_client
 class StoryReport:
     outcomes: list[DealOutcome]
     failure: str | None = None
+    exception_story: ExceptionStoryOutcome | None = None
 
     @property
     def ok(self) -> bool:
@@ -35,7 +37,9 @@ async def play_story(config: StackConfig) -> StoryReport:
     settings = config.settings()
     client = await connect_client(settings)
     await ensure_feed_poller(
-        client, settings, billing_settle_seconds=config.billing_settle_seconds,
+        client,
+        settings,
+        billing_settle_seconds=config.billing_settle_seconds,
         invoice_poll_interval_seconds=config.invoice_poll_interval_seconds,
     )
     story = Story(settings, client, say=say)
@@ -45,9 +49,10 @@ async def play_story(config: StackConfig) -> StoryReport:
         plans = [UK_DEAL, EU_DEAL] if config.with_tryton else [UK_DEAL]
         for plan in plans:
             outcomes.append(await story.play(plan))
+        exception_story = await story.play_exception_fixed_and_retried()
     except StoryFailed as failure:
         return StoryReport(outcomes, failure=str(failure))
-    return StoryReport(outcomes)
+    return StoryReport(outcomes, exception_story=exception_story)
 
 
 def summary(report: StoryReport) -> str:
@@ -63,9 +68,23 @@ def summary(report: StoryReport) -> str:
             f"               {o.billing_workflow}",
             f"               {o.cash_workflow}",
         ]
+    if report.exception_story:
+        e = report.exception_story
+        lines += [
+            f"  Exception fixed and retried: opportunity {e.opportunity_id} -> exception #{e.exception_id} "
+            f"({e.reason}) -> tax code set in Salesforce -> retried through the ingress -> "
+            f"project {e.project_id}; exception {e.exception_status}",
+            f"    workflows: {e.opportunity_workflow}",
+            f"               {e.action_workflow}",
+        ]
     if report.failure:
         lines.append(f"  FAILED: {report.failure}")
     return "\n".join(lines)
+
+
+async def _apply_schedules(config: StackConfig) -> list[AppliedSchedule]:
+    settings = config.settings()
+    return await apply_schedules(await connect_client(settings), settings)
 
 
 def _start(data_dir: Path) -> tuple[Stack, StackConfig]:
@@ -75,6 +94,8 @@ def _start(data_dir: Path) -> tuple[Stack, StackConfig]:
     started = time.monotonic()
     stack.start()
     print(f"Stack up in {time.monotonic() - started:.1f}s", flush=True)
+    for applied in asyncio.run(_apply_schedules(config)):
+        print(f"  schedule {applied.outcome}: {applied.schedule_id} ({applied.description})", flush=True)
     return stack, config
 
 

@@ -174,6 +174,8 @@ class Story:
                 billing_model=BILLING_MODEL,
                 opportunity_name=f"{plan.account_name} advisory {stamp}",
                 amount=Decimal("40000.00"),
+                # A manager Kantata knows (prepare() invites the team), so the project gets its lead.
+                project_manager=TEAM[0][0],
             )
             await salesforce.close_won(deal.opportunity_id)
         self._say(f"[{plan.entity}] Salesforce: opportunity {deal.opportunity_id} closed won")
@@ -263,6 +265,115 @@ class Story:
             raise StoryFailed(
                 f"{workflow_id} still {description.status} after {self._step_seconds:.0f}s"
             ) from err
+
+    # --- an exception fixed and retried ---------------------------------------------------------------------
+
+    async def play_exception_fixed_and_retried(self, plan: DealPlan | None = None) -> ExceptionStoryOutcome:
+        """A deal closed without its tax code: OpportunityToProject parks it with a sales-ops exception; sales
+        ops reads it through the ingress, fixes the opportunity in Salesforce (its REST API) and retries
+        through the ingress; the same run continues and the project is created."""
+        plan = plan or UK_DEAL
+        stamp = datetime.now(UTC).strftime("%H%M%S%f")[:-3]
+        async with SalesforceSeeder(self._settings.salesforce_base_url) as salesforce:
+            deal = await salesforce.create_customer_deal(
+                account_name=f"{plan.account_name} (incomplete) {stamp}",
+                country=plan.country,
+                city=plan.city,
+                street=plan.street,
+                postal_code=plan.postal_code,
+                currency=plan.currency,
+                legal_entity=plan.entity,
+                service_code=SERVICE_CODE,
+                billing_model=BILLING_MODEL,
+                opportunity_name=f"{plan.account_name} advisory {stamp}",
+                amount=Decimal("12000.00"),
+                project_manager=TEAM[0][0],
+                omit=("Tax_Code__c",),
+            )
+            await salesforce.close_won(deal.opportunity_id)
+        self._say(
+            f"[{plan.entity}] Salesforce: opportunity {deal.opportunity_id} closed won without a tax code"
+        )
+
+        async with httpx.AsyncClient(
+            base_url=self._settings.ingress_public_url,
+            timeout=30,
+            headers={"Authorization": f"Bearer {self._token('ops')}"},
+        ) as ingress:
+            item = await self._open_exception_for(ingress, deal.opportunity_id)
+            self._say(f"Sales ops: exception #{item['id']} ({item['owner']}): {item['reason']}")
+
+            tax_code = self._settings.entity(plan.entity).default_tax_code
+            async with SalesforceSeeder(self._settings.salesforce_base_url) as salesforce:
+                await salesforce.update("Opportunity", deal.opportunity_id, {"Tax_Code__c": tax_code})
+            self._say(f"Sales ops: set the tax code to {tax_code} on the opportunity in Salesforce")
+
+            response = await ingress.post(
+                f"/exceptions/{item['id']}/retry",
+                json={"actor": "sales.ops@northwind.example", "note": f"tax code set to {tax_code}"},
+            )
+            if response.status_code != 202:
+                raise StoryFailed(f"retry refused: {response.status_code} {response.text}")
+            action_workflow = response.json()["action_workflow_id"]
+            self._say(f"Sales ops: retried exception #{item['id']} through the ingress ({action_workflow})")
+
+            created = await self.result(o2p_id("salesforce", deal.opportunity_id), OpportunityToProjectResult)
+            resolved = await self._exception_settled(ingress, int(item["id"]))
+        self._say(
+            f"[{plan.entity}] OpportunityToProject went on: Kantata project {created.project_id}; "
+            f"exception #{item['id']} {resolved['status']}"
+        )
+        return ExceptionStoryOutcome(
+            opportunity_id=deal.opportunity_id,
+            exception_id=int(item["id"]),
+            reason=str(item["reason"]),
+            action_workflow=action_workflow,
+            opportunity_workflow=o2p_id("salesforce", deal.opportunity_id),
+            project_id=created.project_id,
+            exception_status=str(resolved["status"]),
+        )
+
+    def _token(self, role: str) -> str:
+        for token, has in self._settings.token_roles().items():
+            if has == role:
+                return token
+        raise StoryFailed(f"no {role} token configured (PSSYNC_API_TOKENS)")
+
+    async def _open_exception_for(self, ingress: httpx.AsyncClient, opportunity_id: str) -> dict[str, Any]:
+        deadline = time.monotonic() + self._step_seconds
+        while True:
+            response = await ingress.get(
+                "/exceptions", params={"process": "opportunity_to_project", "status": "open"}
+            )
+            if response.status_code != 200:
+                raise StoryFailed(f"exceptions list refused: {response.status_code} {response.text}")
+            for item in response.json()["items"]:
+                # Salesforce ids come in 15- and 18-character forms; the first 15 name the record.
+                if str(item["record"].get("opportunity_id", ""))[:15] == opportunity_id[:15]:
+                    return dict(item)
+            if time.monotonic() > deadline:
+                raise StoryFailed(f"no exception was raised for incomplete opportunity {opportunity_id}")
+            await asyncio.sleep(0.3)
+
+    async def _exception_settled(self, ingress: httpx.AsyncClient, exception_id: int) -> dict[str, Any]:
+        deadline = time.monotonic() + self._step_seconds
+        while True:
+            response = await ingress.get(f"/exceptions/{exception_id}")
+            item = dict(response.json())
+            if item.get("status") not in ("open", "retrying") or time.monotonic() > deadline:
+                return item
+            await asyncio.sleep(0.3)
+
+
+@dataclass
+class ExceptionStoryOutcome:
+    opportunity_id: str
+    exception_id: int
+    reason: str
+    action_workflow: str
+    opportunity_workflow: str
+    project_id: str
+    exception_status: str
 
 
 UK_DEAL = DealPlan(

@@ -1,28 +1,53 @@
 """Rating: approved work becomes invoice lines; work that cannot be rated becomes a rejected item.
 
-Pure and deterministic, so the TimeToBilling workflow can apply it batch by batch and replay it.
+Pure and deterministic, so the TimeToBilling workflow applies it batch by batch (each call takes the work
+rated so far and returns it with the batch added) and replays it. How a contract bills:
+
+- time and materials: hours x the rate in force on the entry's date; a not-to-exceed cap stops billing at
+  the cap, and what lies beyond it is held back (left unbilled) for finance to decide;
+- fixed fee: completed milestones at the contract's billing schedule amounts (the fee is also its cap);
+  time is not billed;
+- retainer: the monthly fee; time draws the fee down at rate card value, and time beyond it is billed
+  as overage at the rate card;
+- expenses (every model): re-billed with the contract's markup and expense tax.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from pssync.canonical import Contract, ExceptionOwner, Expense, InvoiceLine, Money, RateCard, TimeEntry
-from pssync.canonical.money import LineRounding
+from pssync.canonical import BillingModel, ExceptionOwner, Expense, InvoiceLine, Milestone, Money, TimeEntry
+from pssync.domain.billing_validation import (
+    BillingContext,
+    RatedTime,
+    RejectedItem,
+    check_expense,
+    check_time_entry,
+)
 
+__all__ = [
+    "Allowance",
+    "MilestoneLine",
+    "RatedWork",
+    "RejectedItem",
+    "RejectionCount",
+    "TimeBucket",
+    "invoice_lines",
+    "rate_expenses",
+    "rate_milestones",
+    "rate_time",
+]
 
-class RejectedItem(BaseModel):
-    """A line that could not be billed, with the team that can fix it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    item_id: str
-    kind: str
-    owner: ExceptionOwner
-    reason: str
+# Held-back ids kept for the exception record; the count and value are always complete.
+HELD_BACK_IDS_KEPT = 200
+# Rejected lines kept with their reasons; counts per rule stay complete. Bounds what a run carries across
+# continue-as-new when a whole period breaks one rule (20,000 entries in a currency the contract lacks).
+REJECTED_KEPT = 500
 
 
 class TimeBucket(BaseModel):
@@ -35,129 +60,302 @@ class TimeBucket(BaseModel):
     hours: Decimal
 
 
+class MilestoneLine(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    milestone_id: str
+    name: str
+    amount: Money
+    completed_on: date
+
+
+class Allowance(BaseModel):
+    """How much this run may still bill (a not-to-exceed cap) or the fee covers (a retainer)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["cap", "retainer"]
+    limit: Money
+
+
+class RejectionCount(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    owner: ExceptionOwner
+    rule: str
+    kind: str
+    count: int
+
+
 class RatedWork(BaseModel):
+    """Everything rated so far in one billing run; carried across continue-as-new."""
+
     model_config = ConfigDict(frozen=True)
 
     buckets: tuple[TimeBucket, ...] = ()
     expense_totals: tuple[tuple[str, Money], ...] = ()
+    milestones: tuple[MilestoneLine, ...] = ()
+    # What is marked billed once the ERP confirms the invoice.
     time_entry_ids: tuple[str, ...] = ()
     expense_ids: tuple[str, ...] = ()
     rejected: tuple[RejectedItem, ...] = ()
+    rejection_counts: tuple[RejectionCount, ...] = ()
+    # Value counted against the allowance so far, and whether it ran out.
+    counted: Decimal = Decimal(0)
+    limit_reached: bool = False
+    # Retainer: time the fee covers (marked billed on the retainer invoice, not priced on it).
+    covered_hours: Decimal = Decimal(0)
+    covered_value: Decimal = Decimal(0)
+    # Cap: work beyond it, left unbilled.
+    held_back_count: int = 0
+    held_back_value: Decimal = Decimal(0)
+    held_back_ids: tuple[str, ...] = ()
 
-    def merge(self, other: RatedWork) -> RatedWork:
-        buckets: dict[tuple[str, Decimal], TimeBucket] = {(b.role, b.rate.amount): b for b in self.buckets}
-        for bucket in other.buckets:
-            key = (bucket.role, bucket.rate.amount)
-            if key in buckets:
-                existing = buckets[key]
-                buckets[key] = existing.model_copy(update={"hours": existing.hours + bucket.hours})
-            else:
-                buckets[key] = bucket
-        expenses: dict[str, Money] = dict(self.expense_totals)
-        for category, amount in other.expense_totals:
-            expenses[category] = expenses[category] + amount if category in expenses else amount
-        return RatedWork(
-            buckets=tuple(sorted(buckets.values(), key=lambda b: (b.role, b.rate.amount))),
-            expense_totals=tuple(sorted(expenses.items())),
-            time_entry_ids=self.time_entry_ids + other.time_entry_ids,
-            expense_ids=self.expense_ids + other.expense_ids,
-            rejected=self.rejected + other.rejected,
+    @property
+    def milestone_ids(self) -> tuple[str, ...]:
+        return tuple(m.milestone_id for m in self.milestones)
+
+    @property
+    def rejected_count(self) -> int:
+        return sum(c.count for c in self.rejection_counts)
+
+    def with_rejections(self, items: list[RejectedItem]) -> RatedWork:
+        if not items:
+            return self
+        counts = {(c.owner, c.rule, c.kind): c.count for c in self.rejection_counts}
+        for item in items:
+            key = (item.owner, item.rule, item.kind)
+            counts[key] = counts.get(key, 0) + 1
+        kept = (*self.rejected, *items[: max(0, REJECTED_KEPT - len(self.rejected))])
+        return self.model_copy(
+            update={
+                "rejected": kept,
+                "rejection_counts": tuple(
+                    RejectionCount(owner=owner, rule=rule, kind=kind, count=count)
+                    for (owner, rule, kind), count in sorted(counts.items())
+                ),
+            }
+        )
+
+    @property
+    def entry_count(self) -> int:
+        return len(self.time_entry_ids) + len(self.expense_ids) + len(self.milestones)
+
+    def _hold_back(self, item_id: str, value: Decimal) -> RatedWork:
+        kept = self.held_back_ids
+        if len(kept) < HELD_BACK_IDS_KEPT:
+            kept = (*kept, item_id)
+        return self.model_copy(
+            update={
+                "held_back_count": self.held_back_count + 1,
+                "held_back_value": self.held_back_value + value,
+                "held_back_ids": kept,
+                "limit_reached": True,
+            }
         )
 
 
-def rate_time(entries: Iterable[TimeEntry], *, rate_card: RateCard, contract: Contract) -> RatedWork:
-    buckets: dict[tuple[str, Decimal], Decimal] = {}
-    rates: dict[tuple[str, Decimal], Money] = {}
-    billed: list[str] = []
+def _fits(work: RatedWork, allowance: Allowance, value: Decimal) -> bool:
+    # Once the allowance runs out it stays out: billing stops at the cap, it does not pick smaller items.
+    return not work.limit_reached and work.counted + value <= allowance.limit.amount
+
+
+def _add_bucket(buckets: dict[tuple[str, Decimal], TimeBucket], rated: RatedTime) -> None:
+    key = (rated.role, rated.rate.amount)
+    existing = buckets.get(key)
+    hours = rated.entry.hours + (existing.hours if existing else Decimal(0))
+    buckets[key] = TimeBucket(role=rated.role, rate=rated.rate, hours=hours)
+
+
+def _sorted_buckets(buckets: dict[tuple[str, Decimal], TimeBucket]) -> tuple[TimeBucket, ...]:
+    return tuple(sorted(buckets.values(), key=lambda b: (b.role, b.rate.amount)))
+
+
+def _billable(entry: TimeEntry | Expense) -> bool:
+    return entry.approved and entry.billable and not entry.billed
+
+
+def rate_time(
+    work: RatedWork,
+    entries: Iterable[TimeEntry],
+    *,
+    context: BillingContext,
+    allowance: Allowance | None = None,
+) -> RatedWork:
+    """`work` with a batch of time entries added, in the order given (the PSA's creation order)."""
+    if context.contract.billing_model == BillingModel.FIXED_FEE:
+        # A fixed fee bills milestones; time is tracked against the budget in the PSA, never invoiced.
+        return work
+    buckets = {(b.role, b.rate.amount): b for b in work.buckets}
+    billed = list(work.time_entry_ids)
     rejected: list[RejectedItem] = []
     for entry in entries:
-        if not (entry.approved and entry.billable) or entry.billed:
+        if not _billable(entry):
             continue
-        if not entry.role:
-            rejected.append(
-                RejectedItem(
-                    item_id=entry.id,
-                    kind="time_entry",
-                    owner=ExceptionOwner.HR_OPS,
-                    reason=f"resource {entry.resource_id} has no role on the project",
+        checked = check_time_entry(entry, context)
+        if isinstance(checked, RejectedItem):
+            rejected.append(checked)
+            continue
+        value = checked.value.amount
+        if allowance is not None and allowance.kind == "retainer":
+            if _fits(work, allowance, value):
+                work = work.model_copy(
+                    update={
+                        "counted": work.counted + value,
+                        "covered_hours": work.covered_hours + entry.hours,
+                        "covered_value": work.covered_value + value,
+                    }
                 )
-            )
+            else:
+                # Beyond the fee: billed as overage at the rate card.
+                work = work.model_copy(update={"limit_reached": True})
+                _add_bucket(buckets, checked)
+            billed.append(entry.id)
             continue
-        rate = rate_card.rate_for(entry.role, entry.date)
-        if rate is None:
-            rejected.append(
-                RejectedItem(
-                    item_id=entry.id,
-                    kind="time_entry",
-                    owner=ExceptionOwner.FINANCE,
-                    reason=f"no rate for role {entry.role!r} on {entry.date.isoformat()} "
-                    f"in rate card {rate_card.name!r}",
-                )
-            )
-            continue
-        if rate.currency != contract.currency:
-            rejected.append(
-                RejectedItem(
-                    item_id=entry.id,
-                    kind="time_entry",
-                    owner=ExceptionOwner.FINANCE,
-                    reason=f"rate card currency {rate.currency} differs from contract currency "
-                    f"{contract.currency}",
-                )
-            )
-            continue
-        key = (entry.role, rate.amount)
-        buckets[key] = buckets.get(key, Decimal(0)) + entry.hours
-        rates[key] = rate
+        if allowance is not None:
+            if not _fits(work, allowance, value):
+                work = work._hold_back(entry.id, value)
+                continue
+            work = work.model_copy(update={"counted": work.counted + value})
+        _add_bucket(buckets, checked)
         billed.append(entry.id)
-    return RatedWork(
-        buckets=tuple(
-            TimeBucket(role=role, rate=rates[(role, amount)], hours=hours)
-            for (role, amount), hours in sorted(buckets.items())
-        ),
-        time_entry_ids=tuple(billed),
-        rejected=tuple(rejected),
+    return work.with_rejections(rejected).model_copy(
+        update={"buckets": _sorted_buckets(buckets), "time_entry_ids": tuple(billed)}
     )
 
 
-def rate_expenses(expenses: Iterable[Expense], *, contract: Contract) -> RatedWork:
-    totals: dict[str, Money] = {}
-    billed: list[str] = []
+def rate_expenses(
+    work: RatedWork,
+    expenses: Iterable[Expense],
+    *,
+    context: BillingContext,
+    allowance: Allowance | None = None,
+) -> RatedWork:
+    """`work` with a batch of expenses added; a cap counts them with their markup (what is invoiced)."""
+    totals: dict[str, Money] = dict(work.expense_totals)
+    billed = list(work.expense_ids)
     rejected: list[RejectedItem] = []
+    markup = Decimal(1) + context.contract.expense_markup
     for expense in expenses:
-        if not (expense.approved and expense.billable) or expense.billed:
+        if not _billable(expense):
             continue
-        if expense.amount.currency != contract.currency:
-            rejected.append(
-                RejectedItem(
-                    item_id=expense.id,
-                    kind="expense",
-                    owner=ExceptionOwner.FINANCE,
-                    reason=f"expense in {expense.amount.currency}, contract bills in {contract.currency}",
-                )
-            )
+        checked = check_expense(expense, context)
+        if isinstance(checked, RejectedItem):
+            rejected.append(checked)
             continue
+        if allowance is not None and allowance.kind == "cap":
+            value = expense.amount.amount * markup
+            if not _fits(work, allowance, value):
+                work = work._hold_back(expense.id, value)
+                continue
+            work = work.model_copy(update={"counted": work.counted + value})
         category = expense.category or "Expenses"
         totals[category] = totals[category] + expense.amount if category in totals else expense.amount
         billed.append(expense.id)
-    return RatedWork(
-        expense_totals=tuple(sorted(totals.items())), expense_ids=tuple(billed), rejected=tuple(rejected)
+    return work.with_rejections(rejected).model_copy(
+        update={"expense_totals": tuple(sorted(totals.items())), "expense_ids": tuple(billed)}
     )
 
 
+def rate_milestones(
+    work: RatedWork,
+    milestones: Iterable[Milestone],
+    *,
+    context: BillingContext,
+    period_end: date,
+    allowance: Allowance | None = None,
+) -> RatedWork:
+    """Fixed fee: each unbilled milestone completed by the period's end bills its scheduled amount (its
+    budget in the PSA when the schedule does not name it); a cap holds back what would exceed it."""
+    if context.contract.billing_model != BillingModel.FIXED_FEE:
+        return work
+    schedule = {charge.milestone: charge.amount for charge in context.contract.billing_schedule}
+    lines = list(work.milestones)
+    rejected: list[RejectedItem] = []
+    seen = set(work.milestone_ids)
+    for milestone in milestones:
+        if milestone.completed_on is None or milestone.completed_on > period_end or milestone.id in seen:
+            continue
+        amount = schedule.get(milestone.name) or milestone.amount
+        if amount is None:
+            rejected.append(
+                RejectedItem(
+                    item_id=milestone.id,
+                    kind="milestone",
+                    owner=ExceptionOwner.PMO,
+                    rule="unscheduled_milestone",
+                    reason=f"milestone {milestone.name!r} was completed but the contract's billing schedule "
+                    f"has no amount for it (scheduled: {', '.join(sorted(schedule)) or 'none'})",
+                )
+            )
+            continue
+        if amount.currency != context.contract.currency:
+            rejected.append(
+                RejectedItem(
+                    item_id=milestone.id,
+                    kind="milestone",
+                    owner=ExceptionOwner.FINANCE,
+                    rule="currency_mismatch",
+                    reason=f"milestone {milestone.name!r} is scheduled in {amount.currency}, the contract "
+                    f"bills in {context.contract.currency}",
+                )
+            )
+            continue
+        if allowance is not None and allowance.kind == "cap":
+            if not _fits(work, allowance, amount.amount):
+                work = work._hold_back(milestone.id, amount.amount)
+                continue
+            work = work.model_copy(update={"counted": work.counted + amount.amount})
+        seen.add(milestone.id)
+        lines.append(
+            MilestoneLine(
+                milestone_id=milestone.id,
+                name=milestone.name,
+                amount=amount,
+                completed_on=milestone.completed_on,
+            )
+        )
+    return work.with_rejections(rejected).model_copy(update={"milestones": tuple(lines)})
+
+
 def invoice_lines(
-    work: RatedWork, *, contract: Contract, rounding: LineRounding = "half_up"
+    work: RatedWork, *, context: BillingContext, period: str, retainer_fee: Money | None = None
 ) -> tuple[InvoiceLine, ...]:
-    lines = [
+    """The invoice's lines: retainer fee, milestones, time by role and rate, expenses by category."""
+    contract, rounding = context.contract, context.entity.line_rounding
+    lines: list[InvoiceLine] = []
+    if retainer_fee is not None:
+        lines.append(
+            InvoiceLine(
+                description=f"Monthly retainer {period}",
+                quantity=Decimal(1),
+                unit_price=retainer_fee,
+                tax_code=contract.tax_code,
+                rounding=rounding,
+            )
+        )
+    lines.extend(
         InvoiceLine(
-            description=f"Professional services: {bucket.role}",
+            description=f"Milestone: {milestone.name} (completed {milestone.completed_on.isoformat()})",
+            quantity=Decimal(1),
+            unit_price=milestone.amount,
+            tax_code=contract.tax_code,
+            source_ids=(milestone.milestone_id,),
+            rounding=rounding,
+        )
+        for milestone in work.milestones
+    )
+    label = "Retainer overage" if contract.billing_model == BillingModel.RETAINER else "Professional services"
+    lines.extend(
+        InvoiceLine(
+            description=f"{label}: {bucket.role}",
             quantity=bucket.hours,
             unit_price=bucket.rate,
             tax_code=contract.tax_code,
             rounding=rounding,
         )
         for bucket in work.buckets
-    ]
+    )
     markup = Decimal(1) + contract.expense_markup
     for category, amount in work.expense_totals:
         description = f"Re-billed expenses: {category}"
@@ -168,7 +366,7 @@ def invoice_lines(
                 description=description,
                 quantity=Decimal(1),
                 unit_price=amount.times(markup).rounded(rounding),
-                tax_code=contract.tax_code,
+                tax_code=context.expense_tax_code,
                 rounding=rounding,
             )
         )

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from pssync.canonical import LegalEntity, Opportunity
+from pssync.canonical import BillingModel, LegalEntity, Opportunity
 from pssync.domain.entity_routing import resolve_entity
 from pssync.domain.service_catalog import template_for
 
@@ -58,4 +58,10 @@ def check_readiness(opportunity: Opportunity, entities: Sequence[LegalEntity]) -
             f"billing_model ({opportunity.billing_model} does not match service {template.code}, "
             f"which is {template.billing_model})"
         )
+    if template is not None and template.billing_model in (BillingModel.FIXED_FEE, BillingModel.RETAINER):
+        # The fee is what the milestone schedule or the monthly retainer is computed from.
+        if opportunity.amount is None:
+            missing.append(f"amount (a {template.billing_model} deal is billed from its amount)")
+        elif opportunity.amount.amount <= 0:
+            missing.append(f"amount ({opportunity.amount} is not a fee that can be billed)")
     return Readiness(missing=tuple(missing), entity=entity)

@@ -59,6 +59,25 @@ def get_contract(session: Session, *, psa: str, project_id: str) -> ProjectContr
         ) from error
 
 
+def contracts_for(session: Session, *, legal_entity: str, psa: str | None = None) -> list[ProjectContract]:
+    """Every project contract booked by the legal entity (optionally of one PSA), ordered by project id."""
+    query = select(ProjectContractRow).where(
+        ProjectContractRow.legal_entity == checks.key("legal_entity", legal_entity, max_length=16)
+    )
+    if psa is not None:
+        query = query.where(ProjectContractRow.psa == checks.choice("psa", psa, System))
+    contracts = []
+    for row in session.scalars(query.order_by(ProjectContractRow.project_id)):
+        try:
+            contracts.append(ProjectContract.model_validate(row.contract))
+        except ValidationError as error:
+            raise StoredRecordInvalid(
+                f"stored contract for {row.psa} project {row.project_id} no longer matches ProjectContract: "
+                f"{error}"
+            ) from error
+    return contracts
+
+
 def _by_project(session: Session, psa: str, project_id: str) -> ProjectContractRow | None:
     return session.scalar(
         select(ProjectContractRow).where(

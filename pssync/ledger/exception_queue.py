@@ -150,6 +150,34 @@ def act_on_exception(
     return _item(row)
 
 
+def reopen_exception(session: Session, *, exception_id: int, note: str) -> ExceptionItem:
+    """Put an item that is being retried back in its owner's queue, saying why the retry did not take.
+
+    For the retry machinery itself (a correction the source system refused, a retried run that ended badly);
+    a new failure reported by the process goes through `open_exception` instead. Keeps `attempts`: the
+    problem did not come back, it never went away. Only a `retrying` item can be re-opened.
+    """
+    note = checks.text("note", note)
+    row = session.scalar(
+        select(ExceptionEntry).where(ExceptionEntry.id == _exception_id(exception_id)).with_for_update()
+    )
+    if row is None:
+        raise ExceptionNotFound(f"no exception with id {exception_id}")
+    if row.status != ExceptionStatus.RETRYING:
+        raise InvalidExceptionTransition(
+            f"exception {row.id} is {row.status}; only a retrying exception can be re-opened",
+            exception_id=row.id,
+            status=row.status,
+            action="reopen",
+        )
+    row.status = ExceptionStatus.OPEN
+    row.resolution_note = note
+    row.updated_at = utc_now()
+    row.resolved_at = None
+    session.flush()
+    return _item(row)
+
+
 def get_exception(session: Session, *, exception_id: int) -> ExceptionItem | None:
     row = session.get(ExceptionEntry, _exception_id(exception_id))
     return None if row is None else _item(row)

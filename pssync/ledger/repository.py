@@ -4,7 +4,7 @@ The functions live in small modules by table; this module only gathers them.
 """
 
 from pssync.ledger.audit import append_audit, audit_trail
-from pssync.ledger.contracts import get_contract, save_contract
+from pssync.ledger.contracts import contracts_for, get_contract, save_contract
 from pssync.ledger.crosswalk import (
     find_canonical_key,
     find_external_id,
@@ -20,6 +20,7 @@ from pssync.ledger.exception_queue import (
     get_exception_by_dedupe_key,
     list_exceptions,
     open_exception,
+    reopen_exception,
 )
 from pssync.ledger.postings import get_posting, mark_posting_billed, postings_for, record_posting
 from pssync.ledger.reference import (
@@ -44,6 +45,7 @@ __all__ = [
     "act_on_exception",
     "append_audit",
     "audit_trail",
+    "contracts_for",
     "exception_counts_by_owner",
     "find_canonical_key",
     "find_external_id",
@@ -69,6 +71,7 @@ __all__ = [
     "open_exception",
     "postings_for",
     "record_posting",
+    "reopen_exception",
     "save_contract",
     "set_link_status",
     "upsert_accounts",

@@ -17,7 +17,14 @@ with workflow.unsafe.imports_passed_through():
     from pssync.activities.billing_starter import StartBillingInput, StarterActivities
     from pssync.activities.ledger import LedgerActivities, RaiseExceptionInput
     from pssync.activities.psa import PollPsaEventsInput, PsaActivities
-    from pssync.canonical import ExceptionOwner, ExpensePosted, LegalEntity, Period, TimeApproved
+    from pssync.canonical import (
+        ExceptionOwner,
+        ExpensePosted,
+        LegalEntity,
+        MilestoneCompleted,
+        Period,
+        TimeApproved,
+    )
     from pssync.workflows import search_attributes as sa
     from pssync.workflows.options import LEDGER_CALL, VENDOR_CALL
 
@@ -125,7 +132,12 @@ class PsaFeedPoller:
         for event in events:
             if isinstance(event, TimeApproved | ExpensePosted):
                 key = (event.project_id, Period.of(event.entry_date).value)
-                groups.setdefault(key, []).append(event.event_id)
+            elif isinstance(event, MilestoneCompleted):
+                # A fixed fee bills the milestone in the period it was completed in.
+                key = (event.project_id, Period.of(event.completed_on).value)
+            else:
+                continue
+            groups.setdefault(key, []).append(event.event_id)
         pending = sorted(groups.items())
         for start in range(0, len(pending), START_BATCH):
             handles = [

@@ -10,7 +10,13 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from pssync.devstack.story import UK_DEAL, Story
 from pssync.sandbox.salesforce.outbound import render_envelope
-from pssync.workflows.opportunity_to_project import OpportunityToProjectResult, workflow_id
+from pssync.sandbox.salesforce.seed import SalesforceSeeder
+from pssync.workflows.opportunity_to_project import (
+    OpportunityToProject,
+    OpportunityToProjectResult,
+    OpportunityToProjectStatus,
+    workflow_id,
+)
 
 from ..support.system import System
 from ..workflows.helpers import eventually
@@ -135,3 +141,41 @@ async def test_closed_won_in_salesforce_starts_one_run_by_business_key_and_redel
     assert description.status == WorkflowExecutionStatus.COMPLETED
     runs = [run async for run in system.client.list_workflows(f'WorkflowId = "{wf_id}"')]
     assert len(runs) == 1
+
+
+async def test_redelivered_notification_id_is_ignored_by_the_waiting_run_but_a_new_one_is_heard(
+    system: System,
+) -> None:
+    story = Story(system.settings, system.client, say=lambda _: None)
+    await story.prepare()
+    async with SalesforceSeeder(system.settings.salesforce_base_url) as salesforce:
+        deal = await salesforce.create_customer_deal(
+            account_name=f"Incomplete {uuid.uuid4().hex[:6]}",
+            country="GB",
+            service_code="ADV-TM",
+            omit=["Tax_Code__c"],
+        )
+    wf_id = workflow_id("salesforce", deal.opportunity_id)
+    notification = f"04l8d{uuid.uuid4().hex[:13]}"
+    for _ in range(3):  # Salesforce redelivers until acknowledged, with the same notification id
+        assert (
+            post(system, envelope(system, deal.opportunity_id, notification_id=notification)).status_code
+            == 200
+        )
+    handle = system.client.get_workflow_handle(wf_id)
+
+    async def waiting_for_fix() -> OpportunityToProjectStatus | None:
+        status = await handle.query(OpportunityToProject.status)
+        return status if status.stage == "awaiting_fix" and status.duplicate_notifications == 2 else None
+
+    status = await eventually(waiting_for_fix, what="the run to park the deal and ignore the repeats")
+    assert status.notifications_seen == 1
+    post(system, envelope(system, deal.opportunity_id))
+    status = await eventually(lambda: _seen(handle, 2), what="a new notification to be heard")
+    assert status.duplicate_notifications == 2
+    await handle.terminate("test finished")
+
+
+async def _seen(handle, count: int):  # type: ignore[no-untyped-def]
+    status = await handle.query(OpportunityToProject.status)
+    return status if status.notifications_seen == count else None

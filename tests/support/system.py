@@ -5,11 +5,12 @@ worker on a task queue of its own."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from temporalio.client import Client
@@ -109,6 +110,7 @@ async def running_system(
     temporal_target: str | None = None,
     tryton: TrytonServer | None = None,
     task_queue: str | None = None,
+    settings_changes: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[System]:
     """Start a worker (and, given `temporal_target`, an ingress that connects to Temporal by itself)."""
     ingress_port = free_port()
@@ -135,6 +137,8 @@ async def running_system(
                 if tryton
                 else {}
             ),
+            # E.g. a legal entity configured with a tax code its ERP does not have yet.
+            **(settings_changes or {}),
         }
     )
     async with AsyncExitStack() as stack:

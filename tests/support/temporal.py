@@ -7,6 +7,8 @@ from pathlib import Path
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import ListOpenWorkflowExecutionsRequest
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from pssync.codec import data_converter
@@ -51,3 +53,34 @@ async def start_time_skipping() -> WorkflowEnvironment:
 
 def target_of(env: WorkflowEnvironment) -> str:
     return env.client.service_client.config.target_host
+
+
+async def terminate_open_workflows(env: WorkflowEnvironment, reason: str) -> int:
+    """End every run still open on the time-skipping server.
+
+    A run left open after its test (an abandoned child such as InvoiceToCash, a parked deal) has no worker
+    any more; its next timer leaves a workflow task nobody takes, and the test server then cannot skip time,
+    so a later test's `env.sleep` times out. The test server lists open runs only through the older
+    ListOpenWorkflowExecutions (without task queues), so every open run is ended: tests run one at a time.
+    """
+    ended = 0
+    token = b""
+    while True:
+        page = await env.client.workflow_service.list_open_workflow_executions(
+            ListOpenWorkflowExecutionsRequest(
+                namespace=env.client.namespace, maximum_page_size=1000, next_page_token=token
+            )
+        )
+        for execution in page.executions:
+            handle = env.client.get_workflow_handle(
+                execution.execution.workflow_id, run_id=execution.execution.run_id
+            )
+            try:
+                await handle.terminate(reason)
+                ended += 1
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise
+        token = page.next_page_token
+        if not token:
+            return ended

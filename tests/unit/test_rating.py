@@ -1,123 +1,165 @@
 from datetime import date
 from decimal import Decimal
 
-from pssync.canonical import (
-    BillingModel,
-    Contract,
-    ExceptionOwner,
-    Expense,
-    Money,
-    RateCard,
-    RateCardRate,
-    RateCardVersion,
-    TimeEntry,
-)
+from pssync.canonical import BillingModel, ExceptionOwner, Milestone, MilestoneCharge, Money
 from pssync.domain.idempotency import invoice_key
-from pssync.domain.rating import invoice_lines, rate_expenses, rate_time
-
-CONTRACT = Contract(
-    legal_entity="UK",
-    currency="GBP",
-    billing_model=BillingModel.TIME_AND_MATERIALS,
-    tax_code="OUTPUT2",
-    expense_markup=Decimal("0.10"),
-)
-CARD = RateCard(
-    id="rc1",
-    name="UK 2026",
-    currency="GBP",
-    versions=(
-        RateCardVersion(
-            effective_from=date(2026, 1, 1),
-            rates=(
-                RateCardRate(role="Consultant", rate=Money.of("100", "GBP")),
-                RateCardRate(role="Senior Consultant", rate=Money.of("150", "GBP")),
-            ),
-        ),
-        RateCardVersion(
-            effective_from=date(2026, 10, 15),
-            rates=(RateCardRate(role="Consultant", rate=Money.of("110", "GBP")),),
-        ),
-    ),
+from pssync.domain.rating import (
+    REJECTED_KEPT,
+    Allowance,
+    RatedWork,
+    invoice_lines,
+    rate_expenses,
+    rate_milestones,
+    rate_time,
 )
 
+from .billing_fixtures import context, entry, expense
 
-def _entry(
-    entry_id: str,
-    *,
-    role: str | None = "Consultant",
-    day: date = date(2026, 10, 1),
-    hours: str = "8",
-    billable: bool = True,
-    approved: bool = True,
-) -> TimeEntry:
-    return TimeEntry(
-        id=entry_id,
-        project_id="p1",
-        resource_id="u1",
-        role=role,
-        date=day,
-        hours=Decimal(hours),
-        billable=billable,
-        approved=approved,
-    )
+EMPTY = RatedWork()
 
 
-def test_entry_is_rated_by_the_rate_card_version_in_force_on_its_date():
+def test_hours_are_rated_by_the_rate_card_version_in_force_on_the_entry_date() -> None:
     work = rate_time(
-        [_entry("a", day=date(2026, 10, 14)), _entry("b", day=date(2026, 10, 15))],
-        rate_card=CARD,
-        contract=CONTRACT,
+        EMPTY, [entry("a", day=date(2026, 10, 14)), entry("b", day=date(2026, 10, 15))], context=context()
     )
-    assert [(b.rate.amount, b.hours) for b in work.buckets] == [(Decimal("100"), 8), (Decimal("110"), 8)]
+    assert [(b.rate.amount, b.hours) for b in work.buckets] == [(Decimal(100), 8), (Decimal(110), 8)]
+    assert work.time_entry_ids == ("a", "b")
 
 
-def test_non_billable_and_unapproved_time_is_excluded_without_an_exception():
+def test_non_billable_and_unapproved_time_is_excluded() -> None:
     work = rate_time(
-        [_entry("a", billable=False), _entry("b", approved=False)], rate_card=CARD, contract=CONTRACT
+        EMPTY, [entry("a", billable=False), entry("b", approved=False), entry("c")], context=context()
     )
-    assert work.buckets == () and work.rejected == () and work.time_entry_ids == ()
+    assert work.time_entry_ids == ("c",)
+    assert work.rejected == ()
 
 
-def test_entry_without_a_rate_for_its_role_goes_to_finance_and_the_rest_is_billed():
-    work = rate_time([_entry("a"), _entry("b", role="Partner")], rate_card=CARD, contract=CONTRACT)
+def test_a_role_without_a_rate_is_rejected_for_finance_and_the_rest_is_billed() -> None:
+    work = rate_time(EMPTY, [entry("a"), entry("b", role="Partner")], context=context())
     assert work.time_entry_ids == ("a",)
-    assert [(r.item_id, r.owner) for r in work.rejected] == [("b", ExceptionOwner.FINANCE)]
-    assert "no rate for role 'Partner'" in work.rejected[0].reason
+    assert [(r.item_id, r.owner, r.rule) for r in work.rejected] == [("b", ExceptionOwner.FINANCE, "no_rate")]
+    assert "Partner" in work.rejected[0].reason
 
 
-def test_entry_of_a_resource_without_a_role_goes_to_hr_ops():
-    work = rate_time([_entry("a", role=None)], rate_card=CARD, contract=CONTRACT)
-    assert work.rejected[0].owner == ExceptionOwner.HR_OPS
+def test_an_entry_without_a_role_is_rated_at_its_resources_role() -> None:
+    work = rate_time(EMPTY, [entry("a", role=None, resource="u2")], context=context())
+    assert [(b.role, b.rate.amount) for b in work.buckets] == [("Senior Consultant", Decimal(150))]
 
 
-def test_batches_merge_into_the_same_lines_as_one_pass():
-    entries = [_entry(str(i), hours="1.25") for i in range(10)]
-    whole = rate_time(entries, rate_card=CARD, contract=CONTRACT)
-    merged = rate_time(entries[:4], rate_card=CARD, contract=CONTRACT).merge(
-        rate_time(entries[4:], rate_card=CARD, contract=CONTRACT)
+def test_rating_in_batches_gives_the_same_lines_as_rating_at_once() -> None:
+    entries = [entry(str(i), day=date(2026, 10, 10 + i)) for i in range(8)]
+    whole = rate_time(EMPTY, entries, context=context())
+    batched = rate_time(rate_time(EMPTY, entries[:3], context=context()), entries[3:], context=context())
+    assert invoice_lines(whole, context=context(), period="2026-10") == invoice_lines(
+        batched, context=context(), period="2026-10"
     )
-    assert invoice_lines(whole, contract=CONTRACT) == invoice_lines(merged, contract=CONTRACT)
 
 
-def test_expenses_are_rebilled_with_the_contract_markup():
-    expense = Expense(
-        id="e1", project_id="p1", date=date(2026, 10, 2), amount=Money.of("45.50", "GBP"), category="Travel"
+def test_expenses_are_rebilled_with_markup_and_the_contracts_expense_tax() -> None:
+    ctx = context(contract={"expense_tax_code": "ZERORATEDOUTPUT"})
+    work = rate_expenses(EMPTY, [expense("x", "200.00")], context=ctx)
+    (line,) = invoice_lines(work, context=ctx, period="2026-10")
+    assert line.amount == Money.of("220.00", "GBP")
+    assert line.tax_code == "ZERORATEDOUTPUT"
+    assert "10% handling" in line.description
+
+
+def test_not_to_exceed_cap_stops_billing_at_the_cap_and_holds_back_the_rest() -> None:
+    cap = Allowance(kind="cap", limit=Money.of("2000", "GBP"))
+    # 800 + 800 fit under 2000; the third (800) would cross it, and nothing after it is billed.
+    entries = [entry("a"), entry("b"), entry("c"), entry("d", hours="1")]
+    work = rate_time(EMPTY, entries, context=context(), allowance=cap)
+    assert work.time_entry_ids == ("a", "b")
+    assert work.held_back_ids == ("c", "d") and work.held_back_count == 2
+    assert work.held_back_value == Decimal(900)
+    total = sum(line.amount.amount for line in invoice_lines(work, context=context(), period="2026-10"))
+    assert total == Decimal(1600) <= cap.limit.amount
+
+
+def test_the_cap_counts_expenses_with_their_markup() -> None:
+    cap = Allowance(kind="cap", limit=Money.of("1000", "GBP"))
+    work = rate_time(EMPTY, [entry("a")], context=context(), allowance=cap)
+    work = rate_expenses(work, [expense("x", "200")], context=context(), allowance=cap)
+    assert work.expense_ids == () and work.held_back_ids == ("x",)
+    assert work.held_back_value == Decimal("220.0")
+
+
+def test_retainer_time_draws_down_the_fee_and_time_beyond_it_is_billed_as_overage() -> None:
+    ctx = context(
+        contract={"billing_model": BillingModel.RETAINER, "retainer_amount": Money.of("1000", "GBP")}
     )
-    lines = invoice_lines(rate_expenses([expense], contract=CONTRACT), contract=CONTRACT)
-    assert lines[0].amount == Money.of("50.05", "GBP")
+    retainer = Allowance(kind="retainer", limit=Money.of("1000", "GBP"))
+    work = rate_time(EMPTY, [entry("a"), entry("b"), entry("c", hours="2")], context=ctx, allowance=retainer)
+    assert work.covered_value == Decimal(800) and work.covered_hours == Decimal(8)
+    assert work.time_entry_ids == ("a", "b", "c")
+    lines = invoice_lines(work, context=ctx, period="2026-10", retainer_fee=Money.of("1000", "GBP"))
+    assert [(line.description, line.amount.amount) for line in lines] == [
+        ("Monthly retainer 2026-10", Decimal("1000.00")),
+        ("Retainer overage: Consultant", Decimal("1000.00")),
+    ]
 
 
-def test_expense_in_another_currency_is_rejected_to_finance():
-    expense = Expense(id="e1", project_id="p1", date=date(2026, 10, 2), amount=Money.of("45", "EUR"))
-    work = rate_expenses([expense], contract=CONTRACT)
-    assert work.expense_ids == () and work.rejected[0].owner == ExceptionOwner.FINANCE
-
-
-def test_invoice_key_depends_on_the_entry_set_not_its_order():
-    assert invoice_key(project_id="p", period="2026-10", entry_ids=["b", "a"]) == invoice_key(
-        project_id="p", period="2026-10", entry_ids=["a", "b"]
+def test_fixed_fee_bills_completed_milestones_at_the_schedule_and_never_time() -> None:
+    ctx = context(
+        contract={
+            "billing_model": BillingModel.FIXED_FEE,
+            "billing_schedule": (
+                MilestoneCharge(milestone="Design sign-off", amount=Money.of("4000", "GBP")),
+                MilestoneCharge(milestone="Go-live", amount=Money.of("6000", "GBP")),
+            ),
+        }
     )
-    assert invoice_key(project_id="p", period="2026-10", entry_ids=["a"]) != invoice_key(
-        project_id="p", period="2026-10", entry_ids=["a", "b"]
+    milestones = [
+        Milestone(id="m1", project_id="p1", name="Design sign-off", completed_on=date(2026, 10, 20)),
+        Milestone(id="m2", project_id="p1", name="Go-live", completed_on=date(2026, 11, 3)),
+        Milestone(id="m3", project_id="p1", name="Go-live", completed_on=None),
+    ]
+    work = rate_time(EMPTY, [entry("a")], context=ctx)
+    work = rate_milestones(work, milestones, context=ctx, period_end=date(2026, 10, 31))
+    assert work.time_entry_ids == () and work.buckets == ()
+    assert work.milestone_ids == ("m1",)
+    (line,) = invoice_lines(work, context=ctx, period="2026-10")
+    assert line.amount == Money.of("4000", "GBP") and line.source_ids == ("m1",)
+
+
+def test_a_completed_milestone_missing_from_the_schedule_is_a_pmo_exception() -> None:
+    ctx = context(contract={"billing_model": BillingModel.FIXED_FEE, "billing_schedule": ()})
+    milestone = Milestone(id="m9", project_id="p1", name="Extra workshop", completed_on=date(2026, 10, 2))
+    work = rate_milestones(EMPTY, [milestone], context=ctx, period_end=date(2026, 10, 31))
+    assert [(r.item_id, r.owner, r.rule) for r in work.rejected] == [
+        ("m9", ExceptionOwner.PMO, "unscheduled_milestone")
+    ]
+
+
+def test_invoice_key_is_independent_of_entry_order() -> None:
+    assert invoice_key(project_id="p1", period="2026-10", entry_ids=["b", "a"]) == invoice_key(
+        project_id="p1", period="2026-10", entry_ids=["a", "b"]
     )
+
+
+def test_invoice_key_changes_with_the_entry_set() -> None:
+    assert invoice_key(project_id="p1", period="2026-10", entry_ids=["a"]) != invoice_key(
+        project_id="p1", period="2026-10", entry_ids=["a", "b"]
+    )
+
+
+def test_a_fixed_fee_cap_holds_back_a_milestone_that_would_exceed_it() -> None:
+    ctx = context(
+        contract={
+            "billing_model": BillingModel.FIXED_FEE,
+            "billing_schedule": (MilestoneCharge(milestone="Go-live", amount=Money.of("6000", "GBP")),),
+        }
+    )
+    milestone = Milestone(id="m2", project_id="p1", name="Go-live", completed_on=date(2026, 10, 3))
+    cap = Allowance(kind="cap", limit=Money.of("5000", "GBP"))
+    work = rate_milestones(EMPTY, [milestone], context=ctx, period_end=date(2026, 10, 31), allowance=cap)
+    assert work.milestones == () and work.held_back_ids == ("m2",)
+    assert work.held_back_value == Decimal(6000)
+
+
+def test_rejections_beyond_the_kept_sample_are_still_counted_per_rule() -> None:
+    entries = [entry(str(i), role="Partner") for i in range(REJECTED_KEPT + 20)]
+    work = rate_time(EMPTY, entries, context=context())
+    assert len(work.rejected) == REJECTED_KEPT
+    assert work.rejected_count == REJECTED_KEPT + 20
+    assert [(c.rule, c.count) for c in work.rejection_counts] == [("no_rate", REJECTED_KEPT + 20)]

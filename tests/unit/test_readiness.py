@@ -69,3 +69,35 @@ def test_billing_country_outside_every_entity_cannot_be_routed():
     readiness = check_readiness(_opportunity(account=account), ENTITIES)
     assert readiness.entity is None
     assert readiness.missing[0].startswith("legal_entity")
+
+
+def test_fixed_fee_deal_needs_its_fee_because_the_milestone_schedule_is_computed_from_it():
+    readiness = check_readiness(
+        _opportunity(service_code="IMP-FF", billing_model=BillingModel.FIXED_FEE, amount=None), ENTITIES
+    )
+    assert readiness.missing == ("amount (a fixed_fee deal is billed from its amount)",)
+
+
+def test_retainer_deal_with_a_zero_amount_is_not_ready():
+    readiness = check_readiness(
+        _opportunity(service_code="MS-RET", billing_model=BillingModel.RETAINER, amount=Money.of("0", "GBP")),
+        ENTITIES,
+    )
+    assert readiness.missing == ("amount (0 GBP is not a fee that can be billed)",)
+
+
+def test_time_and_materials_deal_is_ready_without_an_amount():
+    assert check_readiness(_opportunity(amount=None), ENTITIES).ready
+
+
+def test_billing_model_that_contradicts_the_service_code_is_named():
+    readiness = check_readiness(_opportunity(billing_model=BillingModel.FIXED_FEE), ENTITIES)
+    assert readiness.missing == (
+        "billing_model (fixed_fee does not match service ADV-TM, which is time_and_materials)",
+    )
+
+
+def test_missing_billing_address_and_currency_are_both_named_in_one_pass():
+    account = _opportunity().account.model_copy(update={"billing_address": None})
+    readiness = check_readiness(_opportunity(account=account, currency=None, legal_entity="UK"), ENTITIES)
+    assert set(readiness.missing) == {"currency", "account.billing_address"}

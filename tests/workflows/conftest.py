@@ -11,6 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 from pssync.devstack.story import Story
 
 from ..support.system import Sandboxes, System, running_system
+from ..support.temporal import terminate_open_workflows
 
 
 @pytest.fixture
@@ -19,6 +20,8 @@ async def ts_system(
 ) -> AsyncIterator[System]:
     async with running_system(ts_env.client, tmp_path, sandboxes) as system:
         yield system
+    # Runs left open would stop the shared test server from skipping time in the next test.
+    await terminate_open_workflows(ts_env, "test finished")
 
 
 @pytest.fixture

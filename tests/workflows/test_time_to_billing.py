@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from pssync.canonical import InvoiceState
-from pssync.devstack.story import previous_period
-from pssync.ledger.repository import list_exceptions, postings_for
-from pssync.workflows.time_to_billing import ApprovalDecision, TimeToBilling, TimeToBillingResult
+from pssync.canonical import InvoiceState, Money
+from pssync.devstack.story import previous_period, working_days
+from pssync.ledger.repository import audit_trail, list_exceptions, postings_for
+from pssync.sandbox.kantata.seed import TimeLog
+from pssync.workflows.time_to_billing import ApprovalDecision, BillNow, TimeToBilling, TimeToBillingResult
 
 from ..support.system import System
+from .billing_steps import (
+    begin_billing,
+    deal_for,
+    exceptions,
+    log_approved,
+    staff,
+    unbilled_time,
+    wait_for_stage,
+)
 from .conftest import prepared_story
 from .helpers import eventually, project_from_a_won_deal, start_billing
 
@@ -78,3 +91,79 @@ async def test_rejected_invoice_posts_nothing_and_leaves_entries_unbilled(
         for entry in page.items
     ]
     assert len(unbilled) == 10 and not any(entry.billed for entry in unbilled)
+
+
+async def test_the_first_invoice_of_a_project_waits_for_finance_even_below_the_threshold(
+    ts_env: WorkflowEnvironment, ts_system: System
+) -> None:
+    project = (await deal_for(ts_system, service_code="ADV-TM", amount=Decimal("40000"))).project_id
+    period = previous_period(datetime.now(UTC).date())
+    first_day, second_day = working_days(period, 2)
+    person = await staff(ts_system, project, "Consultant")
+    await log_approved(ts_system, project, [TimeLog(person.user_id, first_day, 480)])
+
+    handle = await begin_billing(ts_system, project, period)
+    status = await wait_for_stage(handle, "awaiting_approval")
+    assert status.approval_reason == "first invoice of the project"
+    assert status.total == Money.of("800.00", "GBP") < ts_system.settings.entity("UK").approval_threshold
+    await handle.execute_update(TimeToBilling.approve_invoice, ApprovalDecision(approver="finance"))
+    assert (await handle.result()).outcome == "posted"
+
+    # The project's next invoice is below the threshold: it posts without asking anyone.
+    await log_approved(ts_system, project, [TimeLog(person.user_id, second_day, 480)])
+    second = await begin_billing(ts_system, project, period)
+    result: TimeToBillingResult = await second.result()
+    assert result.outcome == "posted"
+    assert not (await second.query(TimeToBilling.status)).approval_required
+
+
+async def test_approval_updates_are_refused_when_no_invoice_waits_and_a_rejection_needs_a_reason(
+    ts_env: WorkflowEnvironment, ts_system: System
+) -> None:
+    project = (await deal_for(ts_system, service_code="ADV-TM", amount=Decimal("40000"))).project_id
+    period = previous_period(datetime.now(UTC).date())
+    person = await staff(ts_system, project, "Consultant")
+    await log_approved(ts_system, project, [TimeLog(person.user_id, working_days(period, 1)[0], 480)])
+
+    handle = await begin_billing(ts_system, project, period, settle_seconds=3600)
+    await wait_for_stage(handle, "settling")
+    with pytest.raises(WorkflowUpdateFailedError) as early:
+        await handle.execute_update(TimeToBilling.approve_invoice, ApprovalDecision(approver="finance"))
+    assert "no invoice is waiting for approval" in str(early.value.cause)
+
+    await handle.signal(TimeToBilling.bill_now, BillNow(actor="finance"))
+    await wait_for_stage(handle, "awaiting_approval")
+    with pytest.raises(WorkflowUpdateFailedError) as bare:
+        await handle.execute_update(TimeToBilling.reject_invoice, ApprovalDecision(approver="finance"))
+    assert "needs a reason" in str(bare.value.cause)
+    assert (await handle.query(TimeToBilling.status)).stage == "awaiting_approval"
+
+
+async def test_a_rejection_releases_the_entries_unbilled_with_the_reason_for_the_pmo(
+    ts_env: WorkflowEnvironment, ts_system: System
+) -> None:
+    project = (await deal_for(ts_system, service_code="ADV-TM", amount=Decimal("40000"))).project_id
+    period = previous_period(datetime.now(UTC).date())
+    person = await staff(ts_system, project, "Consultant")
+    ids = await log_approved(
+        ts_system, project, [TimeLog(person.user_id, day, 480) for day in working_days(period, 2)]
+    )
+
+    handle = await begin_billing(ts_system, project, period)
+    await wait_for_stage(handle, "awaiting_approval")
+    recorded = await handle.execute_update(
+        TimeToBilling.reject_invoice, ApprovalDecision(approver="finance", reason="PO 4711 is closed")
+    )
+    assert recorded.decision == "rejected"
+    result: TimeToBillingResult = await handle.result()
+
+    assert result.outcome == "rejected" and result.reason == "finance: PO 4711 is closed"
+    (released,) = exceptions(ts_system, owner="pmo")
+    assert "PO 4711 is closed" in released.reason
+    assert released.record["released"] == {"time_entries": 2, "expenses": 0, "milestones": 0}
+    assert sorted(released.record["time_entry_ids"]) == sorted(ids)
+    assert sorted(await unbilled_time(ts_system, project, period)) == sorted(ids)
+    with ts_system.database.session() as session:
+        assert postings_for(session, project_id=project) == []
+        rejected = [e for e in audit_trail(session, key=handle.id) if e.action == "invoice_rejected"]
+    assert rejected[0].detail["reason"] == "finance: PO 4711 is closed"

@@ -16,6 +16,7 @@ import httpx
 
 from pssync.canonical import (
     Expense,
+    Milestone,
     Period,
     Project,
     ProjectSpec,
@@ -23,8 +24,10 @@ from pssync.canonical import (
     PsaEvent,
     RateCard,
     ReceivablesSummary,
+    Resource,
     TimeEntry,
 )
+from pssync.canonical.reference import Employee
 from pssync.connectors.errors import Conflict, FieldError, NotFound, Rejected
 from pssync.connectors.kantata import mapping, receivables
 from pssync.connectors.kantata.client import SYSTEM, KantataClient, Record
@@ -149,6 +152,7 @@ class KantataConnector:
 
     async def _create_workspace(self, spec: ProjectSpec, fields: dict[str, str]) -> Record:
         rate_card_id = await self._rate_card_for(spec)
+        lead = await self._user_named(spec.project_manager) if spec.project_manager else None
         attributes: dict[str, Any] = {
             "title": spec.name,
             "description": f"{spec.customer_name}, {spec.service_code}, from {spec.external_ref}",
@@ -181,15 +185,42 @@ class KantataConnector:
             attributes["price"] = spec.budget.amount
         if spec.start_date is not None:
             attributes["start_date"] = spec.start_date.isoformat()
+        if lead is not None:
+            # Without it Kantata makes the API user the lead; the caller sees that on Project.project_manager.
+            attributes["primary_maven_id"] = int(lead["id"])
         envelope = await self._client.post("/workspaces", {"workspace": attributes})
         return envelope.one()
 
+    async def _user_named(self, person: str) -> Record | None:
+        """The one Kantata user whose full name or email is `person` (ignoring case), else None."""
+        wanted = " ".join(person.split()).casefold()
+        users, _ = await self._client.all_records("/users", {"search": person.strip()})
+        matches = [
+            user
+            for user in users
+            if wanted
+            in (
+                " ".join(str(user.get("full_name") or "").split()).casefold(),
+                str(user.get("email_address") or "").casefold(),
+            )
+        ]
+        return matches[0] if len(matches) == 1 else None
+
     async def _rate_card_for(self, spec: ProjectSpec) -> str:
-        """The rate card in the contract currency: from the set named after the service code, else the
-        account default set (the one Kantata applies when a project names none)."""
+        """The rate card in the contract currency: from the set the service names (which must exist: other
+        rates would bill the customer wrongly), else the set named after the service code, else the account
+        default set (the one Kantata applies when a project names none)."""
         records, envelopes = await self._client.all_records("/rate_card_sets", {"include": "rate_cards"})
         by_title = {record["title"]: record for record in records}
-        chosen = by_title.get(spec.service_code) or next((r for r in records if r.get("default")), None)
+        if spec.rate_card_set is not None and spec.rate_card_set not in by_title:
+            raise _rejected(
+                f"rate card set {spec.rate_card_set!r} (named by service {spec.service_code}) does not exist "
+                "in Kantata",
+                "rate_card_set",
+            )
+        chosen = by_title.get(spec.rate_card_set or spec.service_code) or next(
+            (r for r in records if r.get("default")), None
+        )
         if chosen is None:
             raise _rejected("the Kantata account has no default rate card set", "rate_card")
         cards = [
@@ -211,6 +242,8 @@ class KantataConnector:
             (title, "milestone") for title in spec.milestones
         ]
         missing = [pair for pair in dict.fromkeys(wanted) if pair not in present]
+        # A fixed fee's billing schedule rides on its milestones as their budget (read back by to_milestone).
+        charges = {charge.milestone: charge.amount for charge in spec.contract.billing_schedule}
         if missing:
             await self._client.post(
                 "/stories",
@@ -221,6 +254,11 @@ class KantataConnector:
                             "title": title,
                             "story_type": story_type,
                             "billable": story_type == "task",
+                            **(
+                                {"budget_estimate_in_cents": mapping.subunits(charges[title])}
+                                if story_type == "milestone" and title in charges
+                                else {}
+                            ),
                         }
                         for title, story_type in missing
                     ]
@@ -232,7 +270,7 @@ class KantataConnector:
             f"/workspaces/{project_id}",
             {
                 "include_archived": "true",
-                "include": "external_references,custom_field_values",
+                "include": "external_references,custom_field_values,primary_maven",
             },
         )
         workspace = envelope.one()
@@ -242,6 +280,7 @@ class KantataConnector:
             references=envelope.related(workspace, "external_reference_ids", "external_references"),
             values=envelope.related(workspace, "custom_field_value_ids", "custom_field_values"),
             stories=stories,
+            leads=envelope.related(workspace, "primary_maven_id", "users"),
         )
 
     async def set_project_status(self, project_id: str, status: ProjectStatus, reason: str) -> None:
@@ -348,13 +387,19 @@ class KantataConnector:
     # --- billed marks ---------------------------------------------------------------------------------------
 
     async def mark_billed(
-        self, *, time_entry_ids: Sequence[str], expense_ids: Sequence[str], invoice_number: str
+        self,
+        *,
+        time_entry_ids: Sequence[str],
+        expense_ids: Sequence[str],
+        invoice_number: str,
+        milestone_ids: Sequence[str] = (),
     ) -> None:
         """Put the entries on a Kantata invoice that carries the ERP invoice number as its external reference.
 
         Kantata marks what it has invoiced itself (`is_invoiced`, `invoice_id`), so its own invoice record is
         how "billed with number X" is represented. Entries already on an invoice carrying X are left alone
-        (a retry is a no-op); entries on an invoice carrying another number raise Conflict.
+        (a retry is a no-op); entries on an invoice carrying another number raise Conflict. A fixed-fee
+        milestone (a story, which no Kantata invoice holds) carries the number as its own external reference.
         """
         number = _plain_ref(invoice_number, "invoice_number")
         entries = await self._load("time_entries", list(dict.fromkeys(time_entry_ids)))
@@ -401,6 +446,79 @@ class KantataConnector:
                         }
                     },
                 )
+        await self._mark_milestones_billed(list(dict.fromkeys(milestone_ids)), number)
+
+    async def _milestone_stories(self, params: dict[str, str | int]) -> list[tuple[Record, str | None]]:
+        """Milestone stories with the ERP invoice number their ps-sync external reference carries."""
+        found: list[tuple[Record, str | None]] = []
+        async for envelope, _ in self._client.pages(
+            "/stories",
+            {**params, "with_story_type": "milestone", "include": "external_references"},
+        ):
+            for story in envelope.records():
+                references = envelope.related(story, "external_reference_ids", "external_references")
+                found.append((story, mapping.invoice_number_of(references)))
+        return found
+
+    async def _mark_milestones_billed(self, milestone_ids: list[str], number: str) -> None:
+        if not milestone_ids:
+            return
+        stories: list[tuple[Record, str | None]] = []
+        for chunk in _chunks(milestone_ids, _CHUNK):
+            stories.extend(await self._milestone_stories({"only": ",".join(chunk), "show_archived": "true"}))
+        missing = sorted(set(milestone_ids) - {str(story["id"]) for story, _ in stories})
+        if missing:
+            raise NotFound(f"Kantata has no milestone {', '.join(missing[:20])}", system=SYSTEM)
+        clashes = [
+            f"milestone {story['id']} is billed as {billed}"
+            for story, billed in stories
+            if billed not in (None, number)
+        ]
+        if clashes:
+            raise Conflict(f"cannot mark billed as {number}: {'; '.join(clashes[:10])}", system=SYSTEM)
+        for story, billed in stories:
+            if billed is None:
+                await self._client.put(
+                    f"/stories/{story['id']}",
+                    {
+                        "story": {
+                            "external_reference": {
+                                "service_name": SERVICE_NAME,
+                                "service_model": ERP_INVOICE_MODEL,
+                                "service_model_ref": number,
+                                "external_message": f"Billed in the ERP as invoice {number}",
+                                "status": "successful",
+                            }
+                        }
+                    },
+                )
+
+    async def unbilled_milestones(self, project_id: str) -> list[Milestone]:
+        """Milestones of the project without an ERP invoice reference; completion and budget as mapped."""
+        workspace = (await self._client.get(f"/workspaces/{project_id}", {"include_archived": "true"})).one()
+        currency = str(workspace.get("currency") or "")
+        stories = await self._milestone_stories({"workspace_id": project_id})
+        return [mapping.to_milestone(story, currency) for story, billed in stories if billed is None]
+
+    async def project_resources(self, project_id: str) -> list[Resource]:
+        """Participants of the project (the provider team), each in their project role, else their account
+        role (GET /participations, include=user,active_roles,primary_role)."""
+        resources: list[Resource] = []
+        async for envelope, _ in self._client.pages(
+            "/participations",
+            {"workspace_id": project_id, "include": "user,active_roles,primary_role"},
+        ):
+            for participation in envelope.records():
+                if participation.get("role") not in (None, "maven"):
+                    continue  # the client team logs no billable time
+                users = envelope.related(participation, "user_id", "users")
+                if not users:
+                    continue
+                roles = envelope.related(participation, "active_role_ids", "roles") or envelope.related(
+                    participation, "primary_role_id", "roles"
+                )
+                resources.append(mapping.to_resource(users[0], roles[0]["name"] if roles else None))
+        return resources
 
     async def _load(self, key: str, ids: list[str]) -> list[Record]:
         """Records by id with their invoice id (`include=invoice`); NotFound names any id Kantata lacks."""
@@ -537,6 +655,101 @@ class KantataConnector:
                 cursor=str(number),
                 next_cursor=None if following is None else str(following),
                 extra={"latest_created_at": latest, "delivered": len(records)},
+            )
+
+    # --- reference data and reconciliation ------------------------------------------------------------------
+
+    async def employees(self) -> list[Employee]:
+        """Active account members with their default role and cost rates (GET /account_memberships,
+        include=user,default_role,cost_rates); disabled members are left out by Kantata's default filter."""
+        found: list[Employee] = []
+        async for envelope, _ in self._client.pages(
+            "/account_memberships", {"include": "user,default_role,cost_rates", "order": "created_at:asc"}
+        ):
+            for membership in envelope.records():
+                users = envelope.related(membership, "user_id", "users")
+                if not users:
+                    continue
+                roles = envelope.related(membership, "default_role_id", "roles")
+                rates = envelope.related(membership, "cost_rate_ids", "cost_rates")
+                found.append(
+                    Employee(
+                        id=str(users[0]["id"]),
+                        name=users[0].get("full_name") or str(users[0]["id"]),
+                        email=users[0].get("email_address"),
+                        role=roles[0]["name"] if roles else None,
+                        cost_rates=tuple(
+                            mapping.money(int(rate["amount_in_subunits"]), rate["currency"])
+                            for rate in sorted(rates, key=lambda rate: str(rate["currency"]))
+                        ),
+                        active=membership.get("disabled_at") is None,
+                    )
+                )
+        return found
+
+    async def approved_time(
+        self, project_id: str, period: Period, *, cursor: str | None = None
+    ) -> AsyncIterator[Page[TimeEntry]]:
+        """Approved billable time of the project in the period, billed or not; billed entries carry the ERP
+        invoice number their Kantata invoice records."""
+        params = {
+            "workspace_id": project_id,
+            "date_performed_between": f"{period.first_day.isoformat()}:{period.last_day.isoformat()}",
+            "approved": "true",
+            "billable": "true",
+            "from_archived_workspaces": "true",
+            "include": "role,invoice",
+            "order": "created_at:asc",
+        }
+        async for envelope, number in self._client.pages("/time_entries", params, start=cursor):
+            records = envelope.records()
+            numbers = await self._invoice_numbers(
+                {str(r["invoice_id"]) for r in records if r.get("is_invoiced") and r.get("invoice_id")}
+            )
+            items = []
+            for record in records:
+                roles = envelope.related(record, "role_id", "roles")
+                entry = mapping.to_time_entry(
+                    record,
+                    role_name=roles[0]["name"] if roles else None,
+                    invoice_number=numbers.get(str(record.get("invoice_id"))),
+                )
+                if record.get("rate_in_cents") is not None:
+                    rate = mapping.money(
+                        int(record["rate_in_cents"]), record["currency"], record.get("currency_base_unit")
+                    )
+                    entry = entry.model_copy(update={"bill_rate": rate})
+                items.append(entry)
+            following = envelope.next_page
+            yield Page(
+                items=items, cursor=str(number), next_cursor=None if following is None else str(following)
+            )
+
+    async def approved_expenses(
+        self, project_id: str, period: Period, *, cursor: str | None = None
+    ) -> AsyncIterator[Page[Expense]]:
+        """Approved billable expenses of the project in the period, billed or not, with invoice numbers."""
+        params = {
+            "workspace_id": project_id,
+            "date_expensed_between": f"{period.first_day.isoformat()}:{period.last_day.isoformat()}",
+            "approved": "true",
+            "from_archived_workspaces": "true",
+            "order": "created_at:asc",
+        }
+        async for envelope, number in self._client.pages("/expenses", params, start=cursor):
+            records = [dict(r) for r in envelope.records() if r.get("billable", True)]
+            # Kantata's expense has no invoice include: the invoices name their expenses.
+            await self._attach_expense_invoices(records)
+            numbers = await self._invoice_numbers(
+                {str(r["_invoice_id"]) for r in records if r.get("_invoice_id")}
+            )
+            items = [
+                mapping.to_expense(record, invoice_number=numbers.get(str(record.get("_invoice_id"))))
+                for record in records
+            ]
+            following = envelope.next_page
+            yield Page(
+                items=items, cursor=str(number), next_cursor=None if following is None else str(following)
             )
 
 

@@ -134,9 +134,17 @@ def is_task(story: Record) -> bool:
 
 
 def to_project(
-    workspace: Record, *, references: Iterable[Record], values: Iterable[Record], stories: Iterable[Record]
+    workspace: Record,
+    *,
+    references: Iterable[Record],
+    values: Iterable[Record],
+    stories: Iterable[Record],
+    leads: Iterable[Record] = (),
 ) -> Project:
     fields = custom_values(values)
+    stories = list(stories)
+    lead = next(iter(leads), None)
+    currency = workspace.get("currency")
     billing_model = fields.get(BILLING_MODEL_FIELD)
     rate_card_id = workspace.get("rate_card_id")
     return Project(
@@ -150,6 +158,12 @@ def to_project(
         rate_card_id=str(rate_card_id) if rate_card_id is not None else None,
         customer_name=fields.get(CLIENT_FIELD),
         tasks=tuple(to_task(story) for story in stories if is_task(story)),
+        milestones=tuple(
+            to_milestone(story, currency)
+            for story in stories
+            if story.get("story_type") == "milestone" and isinstance(currency, str)
+        ),
+        project_manager=lead.get("full_name") if lead else None,
     )
 
 

@@ -11,6 +11,7 @@ from urllib.parse import quote
 import httpx
 
 from pssync.canonical import CrmTask, CrmWriteBack, Opportunity, ReceivablesSummary
+from pssync.canonical.reference import OpportunityFix
 from pssync.connectors.errors import FieldError, NotFound, Rejected
 from pssync.connectors.salesforce import mapping
 from pssync.connectors.salesforce.client import CompositeSubrequest, SalesforceClient, soql_literal
@@ -178,6 +179,17 @@ class SalesforceConnector:
         ):
             if not result.ok and not _halted(result.body):
                 raise result.error(f"{context} {target[0]} {target[2]}")
+
+    async def correct_opportunity(self, opportunity_id: str, fix: OpportunityFix) -> None:
+        """Write a person's corrected values onto the opportunity (PATCH by id); only the given fields."""
+        fields = mapping.opportunity_fix_fields(fix)
+        if not fields:
+            raise Rejected(
+                f"no corrected fields for opportunity {opportunity_id}",
+                system=SYSTEM,
+                field_errors=[FieldError(field="corrected_fields", message="empty")],
+            )
+        await self.client.update("Opportunity", opportunity_id, fields)
 
 
 def _same_id(left: str, right: str) -> bool:

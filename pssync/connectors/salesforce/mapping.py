@@ -19,6 +19,7 @@ from pssync.canonical import (
     Opportunity,
     ReceivablesSummary,
 )
+from pssync.canonical.reference import OpportunityFix
 
 ACCOUNT_FIELDS = (
     "Id",
@@ -234,4 +235,26 @@ def task_fields(task: CrmTask) -> dict[str, Any]:
     }
     if task.owner_id is not None:
         fields["OwnerId"] = task.owner_id
+    return fields
+
+
+# Canonical opportunity field -> Salesforce field, for corrections a person makes through ps-sync.
+OPPORTUNITY_FIX_FIELDS = {
+    "legal_entity": "Legal_Entity__c",
+    "currency": "CurrencyIsoCode",
+    "tax_code": "Tax_Code__c",
+    "billing_model": "Billing_Model__c",
+    "service_code": "Service_Code__c",
+    "project_manager": "Project_Manager__c",
+}
+
+
+def opportunity_fix_fields(fix: OpportunityFix) -> dict[str, Any]:
+    """The Salesforce fields a correction writes; the billing model goes back as its picklist label."""
+    labels = {model: label for label, model in BILLING_MODEL_LABELS.items()}
+    fields: dict[str, Any] = {
+        OPPORTUNITY_FIX_FIELDS[name]: value for name, value in fix.given().items() if name != "billing_model"
+    }
+    if fix.billing_model is not None:
+        fields[OPPORTUNITY_FIX_FIELDS["billing_model"]] = labels[fix.billing_model]
     return fields

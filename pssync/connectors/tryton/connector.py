@@ -21,16 +21,20 @@ import httpx
 from pssync.canonical import (
     Account,
     CreditNote,
+    ErpCustomer,
     Invoice,
     InvoiceStatus,
     LegalEntity,
     Money,
     Payment,
     PostedInvoice,
+    name_key,
+    tax_number_key,
 )
+from pssync.canonical.reference import BookedInvoice, ErpReferenceData
 from pssync.connectors.errors import Conflict, FieldError, NotFound, Rejected
 from pssync.connectors.http import DEFAULT_TIMEOUT
-from pssync.connectors.tryton import credits, documents, mapping
+from pssync.connectors.tryton import credits, documents, mapping, reference
 from pssync.connectors.tryton.books import TrytonBooks
 from pssync.connectors.tryton.rpc import TrytonRpc, next_view_state, view_values
 
@@ -112,6 +116,38 @@ class TrytonConnector:
                 return existing
             raise
         return str(party)
+
+    async def find_customers_by_name_and_tax_number(self, name: str, tax_number: str) -> list[ErpCustomer]:
+        """Parties holding the tax number as an identifier, whose name matches.
+
+        Tryton stores known identifier types (EU VAT among them) compacted, which is what `tax_number_key`
+        produces; being letters and digits only, it is also free of `ilike` wildcards, so the search is an
+        exact, case-insensitive match. The name is compared here with `name_key`.
+        """
+        wanted_name, wanted_tax = name_key(name), tax_number_key(tax_number)
+        if not wanted_name or wanted_tax is None:
+            raise Rejected(
+                "a customer search needs a name and a tax number",
+                system=SYSTEM,
+                field_errors=[FieldError(field="name" if not wanted_name else "tax_number", message="empty")],
+            )
+        identifiers = await self.rpc.search_read(
+            "party.identifier", [("code", "ilike", wanted_tax)], ["party", "code"]
+        )
+        taxes = {
+            row["party"]: row["code"] for row in identifiers if tax_number_key(row["code"]) == wanted_tax
+        }
+        parties = await self.rpc.read("party.party", sorted(taxes), ["id", "name", "code"])
+        return [
+            ErpCustomer(
+                id=str(party["id"]),
+                name=party["name"],
+                tax_number=taxes[party["id"]],
+                external_ref=party["code"],
+            )
+            for party in parties
+            if name_key(party["name"] or "") == wanted_name
+        ]
 
     # -- invoices ------------------------------------------------------------------------------------------
 
@@ -247,13 +283,41 @@ class TrytonConnector:
         )
         maturities = [line["maturity_date"] for line in to_pay if line["maturity_date"]]
         payments, credit_notes = await self._settlements(record, currency)
-        return mapping.invoice_status(
+        status = mapping.invoice_status(
             record,
             currency=currency,
             due_date=min(maturities) if maturities else None,
             payments=payments,
             credit_notes=credit_notes,
         )
+        overpaid = await self._overpaid(record)
+        if overpaid > 0:
+            status = status.model_copy(update={"amount_overpaid": Money(amount=overpaid, currency=currency)})
+        return status
+
+    async def _overpaid(self, record: Mapping[str, Any]) -> Decimal:
+        """What the invoice's payments brought in beyond what it owed, still open on the receivable.
+
+        Tryton's pay wizard registers an overpayment as a second receivable line in the payment's move; only
+        the line for the amount owed becomes a payment line of the invoice, the excess stays unreconciled on
+        the party until it is refunded or applied (then it is reconciled, and no longer counted here).
+        """
+        own = set(record["payment_lines"])
+        if not own:
+            return Decimal(0)
+        lines = await self.rpc.read("account.move.line", sorted(own), ["move"])
+        moves = sorted({line["move"] for line in lines})
+        extra = await self.rpc.search_read(
+            "account.move.line",
+            [
+                ("move", "in", moves),
+                ("account", "=", record["account"]),
+                ("id", "not in", sorted(own)),
+                ("reconciliation", "=", None),
+            ],
+            list(documents.MOVE_LINE_FIELDS),
+        )
+        return sum((mapping.line_amount(line, record["currency"]) for line in extra), Decimal(0))
 
     async def _settlements(
         self, record: Mapping[str, Any], currency: str
@@ -520,3 +584,12 @@ class TrytonConnector:
             ],
         )
         return str(work)
+
+    # -- reference data and booked invoices (ReferenceSync, Reconciliation) --------------------------------
+
+    async def reference_data(self) -> ErpReferenceData:
+        """The company's currency and rates, percentage taxes, chart of accounts and salable products."""
+        return await reference.reference_data(self.rpc, self.books, today=datetime.now(UTC).date())
+
+    async def booked_invoices(self, reference_prefix: str) -> list[BookedInvoice]:
+        return await reference.booked_invoices(self.rpc, self.books, reference_prefix)

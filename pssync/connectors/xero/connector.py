@@ -12,16 +12,20 @@ import httpx
 from pssync.canonical import (
     Account,
     CreditNote,
+    ErpCustomer,
     Invoice,
     InvoiceStatus,
     LegalEntity,
     Money,
     Payment,
     PostedInvoice,
+    name_key,
+    tax_number_key,
 )
+from pssync.canonical.reference import BookedInvoice, ErpReferenceData
 from pssync.connectors.errors import Conflict, FieldError, NotFound, Rejected
 from pssync.connectors.paging import Page
-from pssync.connectors.xero import mapping
+from pssync.connectors.xero import mapping, reference
 from pssync.connectors.xero.client import SYSTEM, XeroClient
 from pssync.connectors.xero.wire import parse_xero_date
 from pssync.settings import Settings
@@ -115,6 +119,28 @@ class XeroConnector:
         body = await self.client.put("/Contacts", {"Contacts": [payload]}, idempotency_key=idempotency_key)
         contact_id: str = body["Contacts"][0]["ContactID"]
         return contact_id
+
+    async def find_customers_by_name_and_tax_number(self, name: str, tax_number: str) -> list[ErpCustomer]:
+        """Xero's `searchTerm` narrows by name (case-insensitive, also matching parts of names); the exact
+        name and the tax number are compared here, because `where` compares TaxNumber as typed."""
+        wanted_name, wanted_tax = name_key(name), tax_number_key(tax_number)
+        if not wanted_name or wanted_tax is None:
+            raise Rejected(
+                "a customer search needs a name and a tax number",
+                system=SYSTEM,
+                field_errors=[FieldError(field="Name" if not wanted_name else "TaxNumber", message="empty")],
+            )
+        found: list[ErpCustomer] = []
+        async for page in self.client.pages(
+            "/Contacts", "Contacts", params={"searchTerm": " ".join(name.split()), "includeArchived": "false"}
+        ):
+            found.extend(
+                mapping.erp_customer(contact)
+                for contact in page.items
+                if name_key(str(contact.get("Name") or "")) == wanted_name
+                and tax_number_key(contact.get("TaxNumber")) == wanted_tax
+            )
+        return found
 
     # --- invoices -------------------------------------------------------------------------------------------
 
@@ -248,3 +274,31 @@ class XeroConnector:
         async for page in self.payment_pages(modified_since):
             payments.extend(page.items)
         return payments
+
+    # --- reference data and booked invoices (ReferenceSync, Reconciliation) --------------------------------
+
+    async def reference_data(self) -> ErpReferenceData:
+        """The organisation's base currency, enabled currencies, tax rates, chart of accounts and items."""
+        organisation = (await self.client.get("/Organisation"))["Organisations"][0]
+        lists: dict[str, list[dict[str, Any]]] = {}
+        for path in ("Currencies", "TaxRates", "Accounts", "Items"):
+            lists[path] = (await self.client.get(f"/{path}")).get(path, [])
+        return reference.reference_data(
+            organisation=organisation,
+            currencies=lists["Currencies"],
+            tax_rates=lists["TaxRates"],
+            accounts=lists["Accounts"],
+            items=lists["Items"],
+            today=datetime.now(UTC).date(),
+        )
+
+    async def booked_invoices(self, reference_prefix: str) -> list[BookedInvoice]:
+        """Sales invoices whose Reference starts with the prefix, with their line items (paged reads carry
+        the lines), voided ones included: reconciliation decides what a void means."""
+        if not reference_prefix:
+            raise ValueError("a reference prefix is required: listing every invoice is not a reconciliation")
+        where = f'Type=="ACCREC" AND Reference.StartsWith({_where_literal(reference_prefix)})'
+        found: list[BookedInvoice] = []
+        async for page in self.client.pages("/Invoices", "Invoices", params={"where": where, **_UNITDP}):
+            found.extend(reference.booked_invoice(doc) for doc in page.items)
+        return found

@@ -15,6 +15,7 @@ from typing import Any
 from pssync.canonical import (
     Account,
     CreditNote,
+    ErpCustomer,
     Invoice,
     InvoiceState,
     InvoiceStatus,
@@ -178,6 +179,16 @@ def posted_invoice(doc: dict[str, Any]) -> PostedInvoice:
         number=doc.get("InvoiceNumber") or "",
         total=money(doc.get("SubTotal"), doc["CurrencyCode"]),
         state=invoice_state(doc["Status"]),
+    )
+
+
+def erp_customer(contact: dict[str, Any]) -> ErpCustomer:
+    """A Xero contact; ContactNumber is where ps-sync keeps the CRM account id (see contact_payload)."""
+    return ErpCustomer(
+        id=contact["ContactID"],
+        name=str(contact.get("Name") or ""),
+        tax_number=contact.get("TaxNumber") or None,
+        external_ref=contact.get("ContactNumber") or None,
     )
 
 

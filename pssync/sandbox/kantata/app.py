@@ -9,7 +9,16 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from pssync.sandbox.faults import FaultConfig, FaultMiddleware, FaultPlan, Scope
-from pssync.sandbox.kantata import billing, control, custom_fields, feed, oauth_routes, projects, timekeeping
+from pssync.sandbox.kantata import (
+    billing,
+    control,
+    custom_fields,
+    feed,
+    memberships,
+    oauth_routes,
+    projects,
+    timekeeping,
+)
 from pssync.sandbox.kantata.clock import SandboxClock
 from pssync.sandbox.kantata.config import KantataSandboxConfig
 from pssync.sandbox.kantata.errors import (
@@ -61,7 +70,7 @@ def create_app(config: KantataSandboxConfig | None = None) -> FastAPI:
 
     api = FastAPI(title="Kantata OX sandbox", docs_url="/_sandbox/docs", openapi_url="/_sandbox/openapi.json")
     api.add_exception_handler(KantataApiError, handle_api_error)
-    for module in (projects, custom_fields, timekeeping, billing, feed, oauth_routes, control):
+    for module in (projects, custom_fields, timekeeping, billing, feed, oauth_routes, control, memberships):
         api.include_router(module.router)
 
     plan = FaultPlan()

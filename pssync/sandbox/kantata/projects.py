@@ -563,6 +563,11 @@ async def update_story(story_id: str, request: Request) -> JSONResponse:
             doc["updated_at"] = state.now_iso()
             state.save("stories", [doc])
             state.emit("story:updated", "stories", before=before, after=doc)
+        if attrs.get("external_reference") is not None:
+            # Stories are among the objects that carry external references (External References docs).
+            state.put_external_reference(
+                "stories", doc["id"], attrs["external_reference"], "external_reference"
+            )
     return respond(state, "stories", [doc], includes=STORY_INCLUDES, names=names)
 
 

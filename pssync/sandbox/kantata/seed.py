@@ -386,6 +386,12 @@ class KantataSeeder:
         raise SeedError(f"project {workspace_id} has no task or milestone titled {title!r}")
 
     async def complete_milestone(self, workspace_id: str, title: str) -> str:
-        story = await self.story(workspace_id, title)
+        # A template may name a task and a milestone alike ("Go-live"): only the milestone is meant here.
+        milestones = await self.every(
+            "/stories", {"workspace_id": workspace_id, "with_story_type": "milestone"}
+        )
+        story = next((s for s in milestones if s["title"] == title), None)
+        if story is None:
+            raise SeedError(f"project {workspace_id} has no milestone titled {title!r}")
         await self.call("PUT", f"/stories/{story['id']}", body={"story": {"state": "completed"}})
         return str(story["id"])

@@ -334,6 +334,18 @@ def create_app(config: XeroSandboxConfig | None = None) -> FastAPI:
         ids = {i.strip().lower() for i in request.query_params.get("IDs", "").split(",") if i.strip()}
         if ids:
             docs = [c for c in docs if c["ContactID"].lower() in ids]
+        term = (request.query_params.get("searchTerm") or "").strip().lower()
+        if term:
+            # Xero: a case-insensitive text search across Name, FirstName, LastName, ContactNumber and
+            # EmailAddress (a contact matches when any of them contains the term).
+            docs = [
+                c
+                for c in docs
+                if any(
+                    term in str(c.get(field) or "").lower()
+                    for field in ("Name", "FirstName", "LastName", "ContactNumber", "EmailAddress")
+                )
+            ]
         return _listing(request, docs, "Contacts")
 
     @app.put(f"{API}/Contacts")
@@ -584,6 +596,7 @@ def create_app(config: XeroSandboxConfig | None = None) -> FastAPI:
         ("TaxRates", "TaxRates", chart.tax_rates, "getTaxRates"),
         ("Currencies", "Currencies", chart.currencies, "getCurrencies"),
         ("Items", "Items", chart.items, "getItems"),
+        ("Organisation", "Organisations", chart.organisations, "getOrganisations"),
     ):
         app.add_api_route(
             f"{API}/{path}", _reference_route(_books, _listing, collection, rows, operation), methods=["GET"]

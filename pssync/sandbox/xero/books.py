@@ -65,6 +65,15 @@ class _Prepared:
     commit: Callable[[], Doc] | None = None
 
 
+# The ContactStatus enum of xero_accounting.yaml.
+_CONTACT_STATUSES = ("ACTIVE", "ARCHIVED", "GDPRREQUEST")
+# Xero's own words when a document names an archived contact.
+_ARCHIVED_CONTACT = (
+    "The contact with the specified contact details has been archived. The contact must be un-archived "
+    "before creating new invoices or credit notes."
+)
+
+
 def _errors(messages: list[str]) -> list[Doc]:
     return [{"Message": message} for message in messages]
 
@@ -174,6 +183,9 @@ class XeroBooks:
         currency = element.get("DefaultCurrency")
         if currency is not None and currency not in self._currencies:
             errors.append(f"The organisation is not subscribed to currency {currency}.")
+        status = element.get("ContactStatus")
+        if status is not None and status not in _CONTACT_STATUSES:
+            errors.append(f"ContactStatus must be one of {', '.join(_CONTACT_STATUSES)}.")
         return errors
 
     def _contact_fields(self, element: Doc) -> Doc:
@@ -190,6 +202,8 @@ class XeroBooks:
                 "DefaultCurrency",
                 "IsSupplier",
                 "IsCustomer",
+                # Archiving (and restoring) a contact is an update of its status.
+                "ContactStatus",
             )
             if key in element
         }
@@ -271,6 +285,8 @@ class XeroBooks:
             return None, "A contact must be specified.", None
         if raw.get("ContactID"):
             found = self.contacts.get(str(raw["ContactID"]))
+            if found is not None and found.get("ContactStatus") == "ARCHIVED":
+                return None, _ARCHIVED_CONTACT, None
             return (
                 (found, None, None)
                 if found

@@ -110,3 +110,32 @@ def items() -> list[dict[str, Any]]:
         }
         for index, (code, name, description, account, tax_type) in enumerate(_ITEMS, start=1)
     ]
+
+
+def organisations() -> list[dict[str, Any]]:
+    """GET /Organisation: the one organisation behind the tenant (a UK company keeping its books in GBP)."""
+    return [
+        {
+            "OrganisationID": "b1f6a4c2-0000-4000-8000-00000000a001",
+            "Name": "Northwind Consulting Ltd",
+            "LegalName": "Northwind Consulting Ltd",
+            "PaysTax": True,
+            "Version": "UK",
+            "OrganisationType": "COMPANY",
+            "BaseCurrency": BASE_CURRENCY,
+            "CountryCode": "GB",
+            "IsDemoCompany": False,
+            "OrganisationStatus": "ACTIVE",
+            "FinancialYearEndDay": 31,
+            "FinancialYearEndMonth": 3,
+            "SalesTaxBasis": "ACCRUALS",
+            "SalesTaxPeriod": "QUARTERLY1",
+            "DefaultSalesTax": "Tax Exclusive",
+            "DefaultPurchasesTax": "Tax Exclusive",
+            "OrganisationEntityType": "COMPANY",
+            "Timezone": "GMTSTANDARDTIME",
+            "ShortCode": "!nw01",
+            "Edition": "BUSINESS",
+            "Class": "STANDARD",
+        }
+    ]

@@ -30,9 +30,22 @@ from decimal import Decimal
 
 import pytest
 
-from pssync.canonical import Account, Invoice, InvoiceLine, InvoiceState, LegalEntity, Money
+from pssync.canonical import (
+    Account,
+    Invoice,
+    InvoiceLine,
+    InvoiceState,
+    LegalEntity,
+    Money,
+    name_key,
+    tax_number_key,
+)
 from pssync.connectors.errors import NotFound, Rejected
 from pssync.connectors.roles import ErpConnector
+
+# Valid EU VAT numbers (ERPs such as Tryton check the digits).
+SAMPLE_VAT_NUMBER = "NL004495445B01"
+OTHER_VAT_NUMBER = "NL123456782B90"
 
 
 def _key(purpose: str) -> str:
@@ -122,6 +135,30 @@ class ErpContract:
 
         assert second == first
         assert await erp.find_customer(seed_account) == first
+
+    async def test_customer_with_same_name_and_tax_number_is_found_however_they_are_typed(
+        self, erp: ErpConnector, entity: LegalEntity, seed_account: Account
+    ) -> None:
+        account = seed_account.model_copy(update={"tax_number": SAMPLE_VAT_NUMBER})
+        customer_id = await self._customer(erp, entity, account)
+
+        found = await erp.find_customers_by_name_and_tax_number(
+            f"  {account.name.upper()} ", "nl 0044.95445-b01"
+        )
+
+        assert [c.id for c in found] == [customer_id]
+        assert found[0].external_ref == account.id
+        assert tax_number_key(found[0].tax_number) == tax_number_key(SAMPLE_VAT_NUMBER)
+        assert name_key(found[0].name) == name_key(account.name)
+
+    async def test_customer_search_needs_both_the_name_and_the_tax_number_to_match(
+        self, erp: ErpConnector, entity: LegalEntity, seed_account: Account
+    ) -> None:
+        account = seed_account.model_copy(update={"tax_number": SAMPLE_VAT_NUMBER})
+        await self._customer(erp, entity, account)
+
+        assert await erp.find_customers_by_name_and_tax_number(account.name, OTHER_VAT_NUMBER) == []
+        assert await erp.find_customers_by_name_and_tax_number(f"{account.name} Two", SAMPLE_VAT_NUMBER) == []
 
     # --- posting invoices -------------------------------------------------------------------------------
 
