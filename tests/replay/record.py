@@ -17,6 +17,8 @@ from temporalio.client import WorkflowExecutionStatus
 from pssync.devstack.story import EU_DEAL, UK_DEAL, Story
 from pssync.devstack.tryton import DEFAULT_HOME, TrytonServer, free_port
 from pssync.operations import ensure_feed_poller
+from pssync.workflows.reconciliation import Reconciliation, ReconciliationInput
+from pssync.workflows.reference_sync import ReferenceSync, ReferenceSyncInput
 
 from ..support.system import running_system, serving_sandboxes
 from ..support.temporal import start_dev_server, target_of
@@ -39,8 +41,21 @@ async def record() -> list[Path]:
                 )
                 story = Story(system.settings, system.client)
                 await story.prepare()
-                for plan in (UK_DEAL, EU_DEAL):
-                    await story.play(plan)
+                outcomes = [await story.play(plan) for plan in (UK_DEAL, EU_DEAL)]
+                await story.play_exception_fixed_and_retried()
+                period = outcomes[0].billing_workflow.rsplit(":", 1)[-1]
+                await system.client.execute_workflow(
+                    ReferenceSync.run,
+                    ReferenceSyncInput(entities=tuple(system.settings.entities)),
+                    id="reference-sync:recording",
+                    task_queue=system.task_queue,
+                )
+                await system.client.execute_workflow(
+                    Reconciliation.run,
+                    ReconciliationInput(period=period, entities=tuple(system.settings.entities)),
+                    id=f"reconciliation:recording:{period}",
+                    task_queue=system.task_queue,
+                )
                 await system.client.get_workflow_handle(poller).terminate("recording finished")
                 HISTORIES.mkdir(exist_ok=True)
                 for old in HISTORIES.glob("*.json"):
