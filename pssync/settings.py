@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     xero_tenant_id: str = "4e3a5f1c-0000-4000-8000-00000000a001"
     xero_webhook_key: str = "dev-xero-webhook-key"
     xero_max_concurrency: int = 5
+    # Xero's per-tenant minute limit; this process paces itself under it (split it between workers).
+    xero_calls_per_minute: int = 60
 
     tryton_url: str = "http://127.0.0.1:18000"
     tryton_database: str = "tryton"

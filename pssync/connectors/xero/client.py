@@ -41,6 +41,7 @@ from pssync.connectors.http import (
 )
 from pssync.connectors.paging import Page
 from pssync.connectors.xero.mapping import element_errors, field_errors
+from pssync.connectors.xero.pacing import MinutePacer
 from pssync.connectors.xero.wire import dumps, loads
 
 SYSTEM = "xero"
@@ -121,6 +122,7 @@ class XeroClient:
         client_secret: str,
         tenant_id: str,
         max_concurrency: int = 5,
+        calls_per_minute: int = 60,
         scopes: tuple[str, ...] = DEFAULT_SCOPES,
         http: httpx.AsyncClient | None = None,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
@@ -148,6 +150,7 @@ class XeroClient:
         )
         self._http.auth = self.auth
         self._semaphore = asyncio.Semaphore(max_concurrency)
+        self.pacer = MinutePacer(calls_per_minute)
         self.max_concurrency = max_concurrency
         self.limits: RemainingLimits | None = None
         self.in_flight = 0
@@ -160,6 +163,14 @@ class XeroClient:
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
         async with self._semaphore:
+            wait = self.pacer.wait_needed()
+            if wait > 0:
+                raise XeroRateLimited(
+                    f"holding {request.method} {request.url.path} back for {wait:.1f}s to stay inside "
+                    "Xero's per-minute limit",
+                    retry_after=wait,
+                    problem="minute",
+                )
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             try:
@@ -167,6 +178,8 @@ class XeroClient:
             finally:
                 self.in_flight -= 1
         self._observe_limits(response)
+        if response.status_code == 429:
+            self.pacer.refused(retry_after_seconds(response))
         return response
 
     def _observe_limits(self, response: httpx.Response) -> None:

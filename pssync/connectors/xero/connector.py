@@ -58,6 +58,7 @@ class XeroConnector:
         client_secret: str,
         tenant_id: str,
         max_concurrency: int = 5,
+        calls_per_minute: int = 60,
         http: httpx.AsyncClient | None = None,
         sales_account_code: str = "200",
         bank_account_code: str = "090",
@@ -69,6 +70,7 @@ class XeroConnector:
             client_secret=client_secret,
             tenant_id=tenant_id,
             max_concurrency=max_concurrency,
+            calls_per_minute=calls_per_minute,
             http=http,
         )
         self.sales_account_code = sales_account_code
@@ -83,6 +85,7 @@ class XeroConnector:
             client_secret=settings.xero_client_secret,
             tenant_id=settings.xero_tenant_id,
             max_concurrency=settings.xero_max_concurrency,
+            calls_per_minute=settings.xero_calls_per_minute,
             http=http,
         )
 

@@ -11,9 +11,10 @@ from decimal import Decimal
 import pytest
 
 from pssync.canonical import Account, LegalEntity, Money
-from pssync.connectors.errors import AuthFailed, Conflict, Rejected, Timeout, Unavailable
+from pssync.connectors.errors import AuthFailed, Conflict, RateLimited, Rejected, Timeout, Unavailable
 from pssync.connectors.xero import XeroConnector, XeroRateLimited
 from pssync.connectors.xero.client import MAX_IDEMPOTENCY_KEY, bounded_key
+from pssync.connectors.xero.pacing import MinutePacer
 from pssync.sandbox.faults import FaultConfig
 from pssync.sandbox.xero import RateLimitConfig
 from pssync.sandbox.xero.control import XeroSandboxControl
@@ -471,6 +472,9 @@ async def test_faults_follow_the_seed_so_a_run_can_be_replayed(
         await control.set_faults(FaultConfig(seed=11, server_error_rate=0.4, rate_limit_rate=0.2))
         seen = []
         for _ in range(12):
+            # After a 429 the client's pacer holds every later call back (tested in
+            # test_xero_pacing); this test is about the sandbox's seeded faults, so each call starts afresh.
+            erp.client.pacer = MinutePacer(60)
             try:
                 await erp.find_customer(seed_account)
                 seen.append("ok")
@@ -495,3 +499,26 @@ async def test_connector_built_from_settings_reaches_the_configured_organisation
         assert connector.client.max_concurrency == settings.xero_max_concurrency
     finally:
         await connector.aclose()
+
+
+async def test_client_paces_itself_under_the_minute_limit_so_xero_refuses_almost_nothing(
+    xero_sandbox: XeroSandboxHandle, control: XeroSandboxControl, seed_account: Account
+) -> None:
+    await control.set_rate_limits(RateLimitConfig(enabled=True, per_minute=10))
+    connector = XeroConnector(
+        base_url=xero_sandbox.url,
+        identity_url=xero_sandbox.url,
+        client_id="dev-xero-client",
+        client_secret="dev-xero-secret",
+        tenant_id=xero_sandbox.config.tenant_id,
+        calls_per_minute=10,
+    )
+    try:
+        outcomes = await asyncio.gather(
+            *(connector.find_customer(seed_account) for _ in range(30)), return_exceptions=True
+        )
+    finally:
+        await connector.aclose()
+    held = [o for o in outcomes if isinstance(o, RateLimited)]
+    assert len(held) == 20 and all(o.retry_after and 0 < o.retry_after <= 60 for o in held)
+    assert (await control.stats())["rate_limited"] == 0
