@@ -11,7 +11,16 @@ from temporalio.exceptions import ApplicationError
 
 from pssync.activities.erp_router import ErpRouter
 from pssync.activities.errors import connector_errors
-from pssync.canonical import Account, CreditNote, Invoice, InvoiceStatus, Money, Payment, PostedInvoice
+from pssync.canonical import (
+    Account,
+    CreditNote,
+    Invoice,
+    InvoiceState,
+    InvoiceStatus,
+    Money,
+    Payment,
+    PostedInvoice,
+)
 from pssync.connectors.roles import ErpConnector
 from pssync.domain import customer_master
 from pssync.domain.idempotency import customer_key, digest
@@ -213,10 +222,15 @@ class ErpActivities:
         if earlier is not None:
             return PostInvoiceResult(posted=earlier, created=False)
         async with connector_errors():
-            posted = await erp.find_invoice(invoice.reference)
-            created = posted is None
-            if posted is None:
-                posted = await erp.post_invoice(invoice, entity=entity, idempotency_key=input.idempotency_key)
+            found = await erp.find_invoice(invoice.reference)
+            created = found is None
+            # A draft left by an attempt that timed out mid-post is finished by posting again under
+            # the same key (the connector finds the draft by it), never taken as posted.
+            posted = (
+                found
+                if found is not None and found.state != InvoiceState.DRAFT
+                else await erp.post_invoice(invoice, entity=entity, idempotency_key=input.idempotency_key)
+            )
         if posted.total != invoice.total:
             raise ApplicationError(
                 f"{erp.system} booked {posted.total} for invoice {posted.number}, "

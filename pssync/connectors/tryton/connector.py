@@ -11,6 +11,7 @@ amount other than the one we billed.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -65,6 +66,7 @@ class TrytonConnector:
         consulting_product: str = DEFAULT_CONSULTING_PRODUCT,
         expenses_product: str = DEFAULT_EXPENSES_PRODUCT,
         payment_method: str = DEFAULT_PAYMENT_METHOD,
+        max_concurrent_posts: int = 2,
     ) -> None:
         self.rpc = TrytonRpc(
             url=url, database=database, user=user, password=password, http=http, timeout=timeout
@@ -75,6 +77,9 @@ class TrytonConnector:
             expenses_product=expenses_product,
             payment_method=payment_method,
         )
+        # Tryton posts one invoice at a time (~1.5 s of server CPU each, SQLite writes serialised); more in
+        # flight only queue up inside Tryton until activities time out and retry (measured in bench/).
+        self._posting = asyncio.Semaphore(max_concurrent_posts)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TrytonConnector:
@@ -177,6 +182,12 @@ class TrytonConnector:
         )
 
     async def post_invoice(
+        self, invoice: Invoice, *, entity: LegalEntity, idempotency_key: str
+    ) -> PostedInvoice:
+        async with self._posting:
+            return await self._post_invoice(invoice, entity=entity, idempotency_key=idempotency_key)
+
+    async def _post_invoice(
         self, invoice: Invoice, *, entity: LegalEntity, idempotency_key: str
     ) -> PostedInvoice:
         if invoice.legal_entity != entity.code:

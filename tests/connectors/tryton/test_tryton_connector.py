@@ -3,13 +3,10 @@ sessions, currencies, rounding, taxes, projects."""
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from decimal import Decimal
 
-import httpx
 import pytest
 
 from pssync.canonical import Account, Invoice, InvoiceLine, InvoiceState, LegalEntity, Money
@@ -18,27 +15,6 @@ from pssync.connectors.tryton.connector import TrytonConnector
 from pssync.devstack.tryton import TrytonServer
 
 pytestmark = pytest.mark.tryton
-
-
-class LoseReplyTransport(httpx.AsyncBaseTransport):
-    """Delivers the request to the server, which commits it, then loses the reply: a client-side timeout."""
-
-    def __init__(self, method: str) -> None:
-        self._inner = httpx.AsyncHTTPTransport()
-        self._method = method
-        self.lost = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self._inner.handle_async_request(request)
-        if self.lost == 0 and json.loads(request.content).get("method") == self._method:
-            await response.aread()
-            await response.aclose()
-            self.lost += 1
-            raise httpx.ReadTimeout("reply lost after the server committed", request=request)
-        return response
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
 
 
 def _line(
@@ -85,36 +61,8 @@ def _key() -> str:
     return f"test:{uuid.uuid4()}"
 
 
-@pytest.fixture
-async def customer_id(erp: TrytonConnector, entity: LegalEntity, seed_account: Account) -> str:
-    return await erp.create_customer(seed_account, entity=entity, idempotency_key=_key())
-
-
 async def _invoices_with_key(erp: TrytonConnector, key: str) -> list[dict[str, object]]:
     return await erp.rpc.search_read("account.invoice", [("description", "=", key)], ["id", "state"])
-
-
-@pytest.fixture
-async def lossy_erp(
-    tryton_server: TrytonServer, request: pytest.FixtureRequest
-) -> AsyncIterator[TrytonConnector]:
-    transport = LoseReplyTransport(request.param)
-    client = httpx.AsyncClient(base_url=tryton_server.url, transport=transport)
-    connector = TrytonConnector(
-        url=tryton_server.url,
-        database=tryton_server.database,
-        user=tryton_server.user,
-        password=tryton_server.password,
-        http=client,
-    )
-    try:
-        yield connector
-    finally:
-        await connector.aclose()
-        await client.aclose()
-
-
-# -- idempotency without a vendor key ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
