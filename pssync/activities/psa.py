@@ -24,7 +24,7 @@ from pssync.canonical import (
     Resource,
     TimeEntry,
 )
-from pssync.connectors.kantata.feed import RETENTION, FeedCursor, created_after_for_poll, merge
+from pssync.connectors.kantata.feed import RETENTION, FeedCursor, created_after_for_poll, merge, unseen
 from pssync.connectors.paging import Page
 from pssync.connectors.roles import PsaConnector
 from pssync.ledger.database import Database
@@ -240,12 +240,16 @@ class PsaActivities:
             else FeedCursor.starting_at(now - RETENTION + _FIRST_POLL_MARGIN)
         )
         fetched: list[PsaEvent] = []
+        fresh = 0
         complete = True
         async with connector_errors():
             async for page in self._psa.events(created_after=created_after_for_poll(cursor), event_types=()):
                 fetched.extend(page.items)
+                # Only unseen events fill a poll: a busy overlap window re-read from the cursor must not
+                # use up the poll before it reaches anything new, or the poller never moves on.
+                fresh += len(unseen(cursor, page.items))
                 activity.heartbeat(page.next_cursor)
-                if page.next_cursor is not None and len(fetched) >= input.max_events:
+                if page.next_cursor is not None and fresh >= input.max_events:
                     complete = False
                     break
         merged = merge(cursor, fetched, now=now, complete=complete)

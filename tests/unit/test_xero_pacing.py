@@ -29,3 +29,13 @@ def test_a_retry_after_from_xero_holds_every_call_back_until_it_has_passed():
     assert pacer.wait_needed() == 12.5
     clock.now += 12.5
     assert pacer.wait_needed() == 0.0
+
+
+def test_a_server_that_reports_no_limit_is_not_paced_until_it_reports_one_again():
+    clock = Clock()
+    pacer = MinutePacer(2, clock=clock)
+    pacer.server_reports_limit(False)
+    assert [pacer.wait_needed() for _ in range(5)] == [0.0] * 5
+    pacer.server_reports_limit(True)
+    assert pacer.wait_needed() == 60.0
+    assert pacer.held_back == 1

@@ -28,9 +28,9 @@ from pssync.canonical import PsaEvent
 
 RETENTION = timedelta(days=9)
 DEFAULT_OVERLAP = timedelta(minutes=5)
-# Bounds the cursor's size in workflow history; past it a re-delivered event may come through again
-# (at least once, never lost): the billing path re-reads entries and is idempotent.
-MAX_REMEMBERED = 5000
+# Bounds the cursor's size in workflow history (it rides in every poll's result). A burst larger than this
+# inside the overlap moves the cursor's floor up instead: see FeedCursor.floor.
+MAX_REMEMBERED = 1000
 
 
 def _aware(value: datetime) -> datetime:
@@ -61,6 +61,10 @@ class FeedCursor(BaseModel):
     high_water: AwareDatetime = Field(description="the newest created_at among events seen")
     polled_at: AwareDatetime = Field(description="when the feed was last read to its end (or the gap floor)")
     recent: tuple[SeenEvent, ...] = Field(default=(), description="events seen within the overlap window")
+    floor: AwareDatetime | None = Field(
+        default=None,
+        description="set when a burst overflowed `recent`: events created before it count as seen",
+    )
 
     @classmethod
     def starting_at(cls, moment: datetime) -> FeedCursor:
@@ -76,9 +80,28 @@ class FeedMerge(BaseModel):
     gap: FeedGap | None = None
 
 
+def unseen(cursor: FeedCursor, batch: Iterable[PsaEvent]) -> list[PsaEvent]:
+    """The events of a batch the cursor has not seen, each once, in batch order."""
+    seen = {item.event_id for item in cursor.recent}
+    fresh: dict[str, PsaEvent] = {}
+    for event in batch:
+        _aware(event.occurred_at)
+        below_floor = cursor.floor is not None and event.occurred_at < cursor.floor
+        if not below_floor and event.event_id not in seen:
+            fresh.setdefault(event.event_id, event)
+    return list(fresh.values())
+
+
 def created_after_for_poll(cursor: FeedCursor, overlap: timedelta = DEFAULT_OVERLAP) -> datetime:
-    """`created_after` for the next poll: far enough back to catch events that became visible late."""
-    return cursor.high_water - overlap
+    """`created_after` for the next poll: far enough back to catch events that became visible late.
+
+    Never further back than the floor (less a second, as Kantata's times are whole seconds): re-reading a
+    burst the cursor could not remember would fill every poll with events it must then drop.
+    """
+    since = cursor.high_water - overlap
+    if cursor.floor is not None:
+        since = max(since, cursor.floor - timedelta(seconds=1))
+    return since
 
 
 def merge(
@@ -98,15 +121,9 @@ def merge(
     returned as a gap instead of being silently skipped.
     """
     _aware(now)
-    floor = now - retention
-    gap = FeedGap(since=cursor.polled_at, until=floor) if cursor.polled_at < floor else None
-    seen = {event.event_id for event in cursor.recent}
-    fresh: dict[str, PsaEvent] = {}
-    for event in batch:
-        _aware(event.occurred_at)
-        if event.event_id not in seen and event.event_id not in fresh:
-            fresh[event.event_id] = event
-    ordered = sorted(fresh.values(), key=lambda event: (event.occurred_at, event.event_id))
+    retained_from = now - retention
+    gap = FeedGap(since=cursor.polled_at, until=retained_from) if cursor.polled_at < retained_from else None
+    ordered = sorted(unseen(cursor, batch), key=lambda event: (event.occurred_at, event.event_id))
     high_water = max([cursor.high_water, *(event.occurred_at for event in ordered)])
     keep_from = high_water - overlap
     remembered = [item for item in cursor.recent if item.at >= keep_from]
@@ -116,8 +133,16 @@ def merge(
         if event.occurred_at >= keep_from
     ]
     remembered.sort(key=lambda item: (item.at, item.event_id))
-    remembered = remembered[-max_remembered:]
+    floor = cursor.floor if cursor.floor is not None and cursor.floor > keep_from else None
+    if len(remembered) > max_remembered:
+        # Forget whole instants, oldest first, and raise the floor to the oldest one kept: every event
+        # from the floor up is remembered, everything below it counts as seen. Dropping only part of an
+        # instant would let its forgotten events come back as new on every poll.
+        floor = remembered[len(remembered) - max_remembered].at
+        remembered = [item for item in remembered if item.at >= floor]
     # After a gap is reported once, its floor counts as read, so the same gap is not reported again.
-    polled_at = now if complete else (floor if gap is not None else cursor.polled_at)
-    next_cursor = FeedCursor(high_water=high_water, polled_at=polled_at, recent=tuple(remembered))
+    polled_at = now if complete else (retained_from if gap is not None else cursor.polled_at)
+    next_cursor = FeedCursor(
+        high_water=high_water, polled_at=polled_at, recent=tuple(remembered), floor=floor
+    )
     return FeedMerge(events=tuple(ordered), cursor=next_cursor, gap=gap)

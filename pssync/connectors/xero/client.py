@@ -186,6 +186,8 @@ class XeroClient:
         minute = _int_header(response, "X-MinLimit-Remaining")
         day = _int_header(response, "X-DayLimit-Remaining")
         app = _int_header(response, "X-AppMinLimit-Remaining")
+        if response.status_code != 429:
+            self.pacer.server_reports_limit(minute is not None)
         if minute is not None or day is not None or app is not None:
             self.limits = RemainingLimits(
                 minute=minute, day=day, app_minute=app, observed_at=datetime.now(UTC)

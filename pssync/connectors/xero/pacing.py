@@ -5,6 +5,10 @@ retrying together would each collect that 429 (a "429 storm"). So the client cou
 last minute and remembers any Retry-After, and instead of sending a call Xero would refuse, it raises
 RateLimited with the wait at once: the activity retries after exactly that delay, and Xero sees no extra
 call. The count is per process; several workers sharing a tenant should split the budget between them.
+
+Pacing follows what the server says about itself: Xero puts X-MinLimit-Remaining on every answer, and a
+server that does not (a sandbox with its limits switched off) has no minute limit to keep under, so the
+pacer stands down until a limit header is seen again. It starts armed, as Xero is limited until shown not.
 """
 
 from __future__ import annotations
@@ -27,6 +31,11 @@ class MinutePacer:
         self._blocked_until = 0.0
         self._lock = threading.Lock()
         self.held_back = 0
+        self.armed = True
+
+    def server_reports_limit(self, reported: bool) -> None:
+        """Whether the last answer carried a minute-limit header: only a limited server is paced."""
+        self.armed = reported
 
     def wait_needed(self) -> float:
         """0 when a call may go now (and it is counted); else the seconds until one may."""
@@ -37,7 +46,7 @@ class MinutePacer:
                 return self._blocked_until - now
             while self._sent and self._sent[0] <= now - WINDOW_SECONDS:
                 self._sent.popleft()
-            if len(self._sent) >= self.per_minute:
+            if self.armed and len(self._sent) >= self.per_minute:
                 self.held_back += 1
                 return self._sent[0] + WINDOW_SECONDS - now
             self._sent.append(now)

@@ -3,7 +3,8 @@
 
 Every accounting response carries X-MinLimit-Remaining, X-DayLimit-Remaining and X-AppMinLimit-Remaining;
 a call over a limit gets 429 with Retry-After and X-Rate-Limit-Problem naming the limit. When limits are
-switched off the counts and headers are still kept, only nothing is refused.
+switched off the counts are still kept but nothing is refused and no limit headers are sent: the sandbox
+then stands for a tenant without limits, and a client that paces itself by those headers stands down.
 """
 
 from __future__ import annotations
@@ -83,11 +84,15 @@ class RateLimiter:
                 self.max_in_flight[tenant] = max(self.max_in_flight[tenant], self._in_flight[tenant])
             else:
                 self.refused[problem] += 1
-            headers = [
-                (b"x-minlimit-remaining", str(max(0, config.per_minute - len(minute))).encode()),
-                (b"x-daylimit-remaining", str(max(0, config.per_day - len(day))).encode()),
-                (b"x-appminlimit-remaining", str(max(0, config.app_per_minute - len(app))).encode()),
-            ]
+            headers = (
+                [
+                    (b"x-minlimit-remaining", str(max(0, config.per_minute - len(minute))).encode()),
+                    (b"x-daylimit-remaining", str(max(0, config.per_day - len(day))).encode()),
+                    (b"x-appminlimit-remaining", str(max(0, config.app_per_minute - len(app))).encode()),
+                ]
+                if config.enabled
+                else []
+            )
         return Decision(
             allowed=problem is None, headers=headers, problem=problem, retry_after=max(1, retry_after)
         )

@@ -150,3 +150,27 @@ def test_naive_times_are_refused() -> None:
         FeedCursor.starting_at(datetime(2024, 5, 14, 9, 0))
     with pytest.raises(ValueError):
         merge(FeedCursor.starting_at(T0), [], now=datetime(2024, 5, 14, 9, 0))
+
+
+def test_a_burst_past_the_memory_limit_raises_the_floor_by_whole_instants() -> None:
+    # Kantata stamps events to the second: 100 events in each of 5 seconds, room to remember 250.
+    burst = [_event(f"s{second}-{i:03d}", second) for second in range(1, 6) for i in range(100)]
+
+    merged = merge(FeedCursor.starting_at(T0), burst, now=T0 + timedelta(minutes=1), max_remembered=250)
+    replayed = merge(merged.cursor, burst, now=T0 + timedelta(minutes=2), max_remembered=250)
+
+    assert merged.cursor.floor == T0 + timedelta(seconds=3)
+    assert {item.at for item in merged.cursor.recent} == {T0 + timedelta(seconds=s) for s in (3, 4, 5)}
+    assert created_after_for_poll(merged.cursor) == T0 + timedelta(seconds=2)
+    assert replayed.events == ()
+
+
+def test_the_floor_is_dropped_once_the_overlap_has_moved_past_it() -> None:
+    burst = [_event(f"b{i:03d}", 1) for i in range(10)] + [_event(f"c{i:03d}", 2) for i in range(10)]
+    crowded = merge(FeedCursor.starting_at(T0), burst, now=T0 + timedelta(minutes=1), max_remembered=10)
+    assert crowded.cursor.floor == T0 + timedelta(seconds=2)
+
+    later = merge(crowded.cursor, [_event("late", 3600)], now=T0 + timedelta(hours=2), max_remembered=10)
+
+    assert later.cursor.floor is None
+    assert created_after_for_poll(later.cursor) == T0 + timedelta(seconds=3600) - DEFAULT_OVERLAP

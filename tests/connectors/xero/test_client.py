@@ -63,7 +63,7 @@ async def _references(erp: XeroConnector, reference: str) -> list[dict[str, obje
 async def test_every_response_reports_remaining_limits_to_the_client(
     erp: XeroConnector, control: XeroSandboxControl, seed_account: Account
 ) -> None:
-    await control.set_rate_limits(RateLimitConfig(enabled=False))
+    await control.set_rate_limits(RateLimitConfig(enabled=True))
     await erp.find_customer(seed_account)
     first = erp.client.limits
     await erp.find_customer(seed_account)
@@ -72,6 +72,24 @@ async def test_every_response_reports_remaining_limits_to_the_client(
     assert first is not None and second is not None
     assert (first.minute, first.day, first.app_minute) == (59, 4999, 9999)
     assert (second.minute, second.day) == (58, 4998)
+    assert erp.client.pacer.armed
+
+
+async def test_a_tenant_without_limits_is_not_paced_and_a_limited_one_is_again(
+    erp: XeroConnector, control: XeroSandboxControl, seed_account: Account
+) -> None:
+    erp.client.pacer = MinutePacer(3)
+    await control.set_rate_limits(RateLimitConfig(enabled=False))
+
+    for _ in range(6):  # twice the pacer's budget: the unlimited sandbox sends no limit headers
+        await erp.find_customer(seed_account)
+    assert not erp.client.pacer.armed and erp.client.pacer.held_back == 0
+
+    await control.set_rate_limits(RateLimitConfig(enabled=True))
+    await erp.find_customer(seed_account)  # the answer shows a limit: the pacer counts its minute again
+    with pytest.raises(RateLimited) as held:
+        await erp.find_customer(seed_account)
+    assert erp.client.pacer.armed and held.value.retry_after is not None and held.value.retry_after > 0
 
 
 async def test_minute_limit_exceeded_raises_rate_limited_with_retry_after_and_problem(
