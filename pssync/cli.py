@@ -91,6 +91,22 @@ def cmd_decide(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_write_off(args: argparse.Namespace) -> int:
+    from pssync.temporal_client import connect_client
+    from pssync.workflows.invoice_to_cash import WriteOffRequest, workflow_id
+
+    async def go() -> str:
+        client = await connect_client(Settings())
+        wf_id = workflow_id(args.erp, args.invoice_id)
+        await client.get_workflow_handle(wf_id).signal(
+            "write_off", WriteOffRequest(actor=args.by, reason=args.reason)
+        )
+        return wf_id
+
+    print(f"write-off requested: {asyncio.run(go())}")
+    return 0
+
+
 # --- exceptions, reconciliation, reference data and schedules --------------------------------------------
 
 
@@ -293,6 +309,13 @@ def build_parser() -> argparse.ArgumentParser:
         decide.add_argument("--by", required=True, help="who decides (recorded in the history)")
         decide.add_argument("--reason")
         decide.set_defaults(func=cmd_decide)
+
+    write_off = commands.add_parser("write-off", help="write off what is still due on a followed invoice")
+    write_off.add_argument("erp", help="xero or tryton")
+    write_off.add_argument("invoice_id", help="the ERP's invoice id")
+    write_off.add_argument("--by", required=True, help="who writes it off (recorded in the history)")
+    write_off.add_argument("--reason", required=True)
+    write_off.set_defaults(func=cmd_write_off)
 
     exceptions = commands.add_parser(
         "exceptions", help="the exceptions queue: list, retry, fix, skip, resolve"

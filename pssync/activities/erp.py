@@ -11,6 +11,7 @@ from temporalio.exceptions import ApplicationError
 
 from pssync.activities.erp_router import ErpRouter
 from pssync.activities.errors import connector_errors
+from pssync.activities.keepalive import heartbeating
 from pssync.canonical import (
     Account,
     CreditNote,
@@ -221,7 +222,7 @@ class ErpActivities:
         earlier = await asyncio.to_thread(posted_before)
         if earlier is not None:
             return PostInvoiceResult(posted=earlier, created=False)
-        async with connector_errors():
+        async with heartbeating(), connector_errors():
             found = await erp.find_invoice(invoice.reference)
             created = found is None
             # A draft left by an attempt that timed out mid-post is finished by posting again under

@@ -1,4 +1,5 @@
-"""Finance approves or rejects an invoice waiting in a TimeToBilling run."""
+"""Finance's decisions: approve or reject an invoice waiting in a TimeToBilling run, write off one that an
+InvoiceToCash run follows."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pssync.ingress.auth import require_role
 from pssync.ingress.starts import signal_if_running
+from pssync.workflows.invoice_to_cash import WriteOffRequest
+from pssync.workflows.invoice_to_cash import workflow_id as invoice_to_cash_id
 from pssync.workflows.time_to_billing import ApprovalDecision, workflow_id
 
 router = APIRouter()
@@ -59,3 +62,31 @@ async def reject(
     if not body.reason:
         raise HTTPException(422, "a rejection needs a reason")
     return await _decide(request, project_id, period, "reject", body)
+
+
+class WriteOffBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    actor: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+
+
+class WriteOffAccepted(BaseModel):
+    workflow_id: str
+
+
+@router.post("/invoices/{erp}/{invoice_id}/write-off", response_model=WriteOffAccepted, status_code=202)
+async def write_off(
+    erp: str,
+    invoice_id: str,
+    body: WriteOffBody,
+    request: Request,
+    _: str = Depends(require_role("finance")),
+) -> WriteOffAccepted:
+    """Accepted, not done: the run credits what is still due and ends written off, unless the invoice
+    settles first; its status and result say which."""
+    wf_id = invoice_to_cash_id(erp, invoice_id)
+    if not await signal_if_running(
+        request.app.state.temporal, wf_id, "write_off", WriteOffRequest(actor=body.actor, reason=body.reason)
+    ):
+        raise HTTPException(404, f"no invoice followed by a running {wf_id}")
+    return WriteOffAccepted(workflow_id=wf_id)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
@@ -38,6 +37,13 @@ with workflow.unsafe.imports_passed_through():
     from pssync.domain import dunning
     from pssync.domain.settlement import Settlement, settlement
     from pssync.workflows import search_attributes as sa
+    from pssync.workflows.invoice_to_cash_models import (
+        InvoiceChanged,
+        InvoiceToCashInput,
+        InvoiceToCashResult,
+        InvoiceToCashStatus,
+        WriteOffRequest,
+    )
     from pssync.workflows.options import LEDGER_CALL, VENDOR_CALL
 
 PROCESS = "invoice_to_cash"
@@ -47,65 +53,6 @@ CHECKS_BEFORE_CONTINUE = 500
 
 def workflow_id(erp: str, invoice_id: str) -> str:
     return f"invoice-to-cash:{erp}:{invoice_id}"
-
-
-class InvoiceToCashInput(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    erp: str
-    invoice_id: str
-    invoice_number: str
-    project_id: str
-    psa: str
-    crm: str
-    opportunity_id: str
-    account_id: str
-    account_owner_id: str | None = None
-    legal_entity: str
-    # Payments have no webhook: they are polled. Invoice webhooks only make the next check come sooner.
-    poll_interval_seconds: int = 3600
-    # Carried over when the run continues as new.
-    last_pushed: ReceivablesSummary | None = None
-    dunning_stage: int = 0
-
-
-class InvoiceChanged(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    event_type: str | None = None
-    event_id: str | None = None
-
-
-class WriteOffRequest(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    actor: str = Field(min_length=1)
-    reason: str = Field(min_length=1)
-
-
-class InvoiceToCashStatus(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    stage: str
-    invoice_id: str
-    summary: ReceivablesSummary | None
-    checks: int
-    nudges: int
-    dunning_stage: int = 0
-    dunning_skipped: tuple[int, ...] = ()
-    write_off_requested_by: str | None = None
-    overpaid: Money | None = None
-
-
-class InvoiceToCashResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    outcome: str  # paid | credited | voided | written_off
-    invoice_id: str
-    invoice_number: str
-    summary: ReceivablesSummary
-    dunning_stage: int = 0
-    overpaid: Money | None = None
-    written_off: Money | None = None
-    write_off_reason: str | None = None
 
 
 @workflow.defn

@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
@@ -36,7 +35,6 @@ with workflow.unsafe.imports_passed_through():
     from pssync.activities.ledger import AuditInput, LedgerActivities, RaiseExceptionInput, SaveContractInput
     from pssync.activities.psa import EnsureProjectInput, HoldProjectInput, PsaActivities
     from pssync.canonical import (
-        BillingModel,
         CrmWriteBack,
         ExceptionOwner,
         LegalEntity,
@@ -49,6 +47,13 @@ with workflow.unsafe.imports_passed_through():
     from pssync.domain.project_setup import project_spec
     from pssync.domain.readiness import check_readiness
     from pssync.workflows import search_attributes as sa
+    from pssync.workflows.opportunity_to_project_models import (
+        OpportunityChanged,
+        OpportunityToProjectInput,
+        OpportunityToProjectResult,
+        OpportunityToProjectStatus,
+        RetryRequest,
+    )
     from pssync.workflows.options import LEDGER_CALL, VENDOR_CALL
 
 PROCESS = "opportunity_to_project"
@@ -58,65 +63,6 @@ T = TypeVar("T")
 
 def workflow_id(crm: str, opportunity_id: str) -> str:
     return f"opportunity-to-project:{crm}:{opportunity_id}"
-
-
-class OpportunityToProjectInput(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    crm: str
-    opportunity_id: str
-    psa: str
-    entities: tuple[LegalEntity, ...]
-
-
-class OpportunityChanged(BaseModel):
-    """The CRM told us again about this deal (a new notification); if we wait for a fix, look again."""
-
-    model_config = ConfigDict(frozen=True)
-    notification_id: str | None = None
-
-
-class RetryRequest(BaseModel):
-    """A person says the cause of the open exception is fixed. For a duplicate-looking customer, finance
-    may name the existing ERP customer to use (it must be one of the customers the exception listed)."""
-
-    model_config = ConfigDict(frozen=True)
-    actor: str
-    note: str | None = None
-    erp_customer_id: str | None = None
-
-
-class OpportunityToProjectStatus(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    stage: str
-    opportunity_id: str
-    missing_fields: tuple[str, ...] = ()
-    legal_entity: str | None = None
-    erp: str | None = None
-    erp_customer_id: str | None = None
-    project_id: str | None = None
-    notifications_seen: int = 0
-    duplicate_notifications: int = 0
-    retries_requested: int = 0
-    # While parked: who owns the exception and what it says.
-    exception_owner: ExceptionOwner | None = None
-    waiting_because: str | None = None
-
-
-class OpportunityToProjectResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    opportunity_id: str
-    account_id: str
-    legal_entity: str
-    erp: str
-    erp_customer_id: str
-    psa: str
-    project_id: str
-    billing_model: BillingModel | None = None
-    customer_created: bool | None = None
-    project_manager: str | None = None
 
 
 class _Parked(Exception):

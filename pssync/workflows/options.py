@@ -34,6 +34,15 @@ VENDOR_CALL = ActivityOptions(
     retry_policy=VENDOR_RETRY,
 )
 
+# Posting an invoice may queue behind the ERP's own concurrency limit for minutes; the activity heartbeats
+# while it waits, so a lost worker is still noticed within a minute.
+POSTING_CALL = ActivityOptions(
+    start_to_close_timeout=timedelta(minutes=30),
+    heartbeat_timeout=timedelta(seconds=60),
+    schedule_to_close_timeout=timedelta(hours=12),
+    retry_policy=VENDOR_RETRY,
+)
+
 # Paging activities heartbeat after every page; a stalled one is retried from its last heartbeat.
 PAGED_CALL = ActivityOptions(
     start_to_close_timeout=timedelta(minutes=10),

@@ -10,23 +10,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from pssync.activities.billing_starter import StartBillingInput, StarterActivities
     from pssync.activities.ledger import LedgerActivities, RaiseExceptionInput
     from pssync.activities.psa import PollPsaEventsInput, PsaActivities
-    from pssync.canonical import (
-        ExceptionOwner,
-        ExpensePosted,
-        LegalEntity,
-        MilestoneCompleted,
-        Period,
-        TimeApproved,
-    )
+    from pssync.canonical import ExceptionOwner, ExpensePosted, MilestoneCompleted, Period, TimeApproved
     from pssync.workflows import search_attributes as sa
     from pssync.workflows.options import LEDGER_CALL, VENDOR_CALL
+    from pssync.workflows.psa_feed_models import PollNow, PsaFeedPollerInput, PsaFeedPollerStatus
 
 POLLS_BEFORE_CONTINUE = 200
 # The dev server slows down when flooded: start billing runs a few at a time.
@@ -35,35 +28,6 @@ START_BATCH = 10
 
 def workflow_id(psa: str) -> str:
     return f"psa-feed:{psa}"
-
-
-class PsaFeedPollerInput(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    psa: str
-    entities: tuple[LegalEntity, ...]
-    poll_interval_seconds: float = 30.0
-    billing_settle_seconds: int = 300
-    invoice_poll_interval_seconds: int = 3600
-    # The connector's opaque cursor, carried across continue-as-new.
-    cursor: dict[str, Any] | None = None
-    events_seen: int = 0
-    billing_runs_nudged: int = 0
-
-
-class PollNow(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    actor: str = "ops"
-
-
-class PsaFeedPollerStatus(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    polls: int
-    events_seen: int
-    billing_runs_nudged: int
-    cursor: dict[str, Any] | None
-    last_gap: str | None
 
 
 @workflow.defn

@@ -74,7 +74,7 @@ with workflow.unsafe.imports_passed_through():
     from pssync.workflows import search_attributes as sa
     from pssync.workflows.invoice_to_cash import InvoiceToCash, InvoiceToCashInput
     from pssync.workflows.invoice_to_cash import workflow_id as invoice_to_cash_id
-    from pssync.workflows.options import LEDGER_CALL, PAGED_CALL, VENDOR_CALL
+    from pssync.workflows.options import LEDGER_CALL, PAGED_CALL, POSTING_CALL, VENDOR_CALL
     from pssync.workflows.time_to_billing_models import (
         ApprovalDecision,
         ApprovalRecorded,
@@ -674,7 +674,7 @@ class TimeToBilling:
                     await workflow.execute_activity_method(
                         ErpActivities.post_invoice,
                         PostInvoiceInput(invoice=invoice, idempotency_key=key),
-                        **VENDOR_CALL,
+                        **POSTING_CALL,
                     )
                 ).posted
             except ActivityError as failure:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import httpx
+from temporalio.testing import WorkflowEnvironment
 
 from ..support.system import System
+from ..workflows.test_invoice_to_cash import _follow_a_new_invoice as follow_a_new_invoice
 
 
 def decide(system: System, action: str, body: dict[str, object], token: str | None) -> httpx.Response:
@@ -46,3 +48,47 @@ async def test_rejection_without_a_reason_gets_422(system: System) -> None:
 async def test_approval_of_a_run_that_does_not_exist_gets_404(system: System) -> None:
     response = decide(system, "approve", {"approver": "x"}, token_for(system, "finance"))
     assert response.status_code == 404 and "time-to-billing:30199999:2026-10" in response.text
+
+
+# --- write-off ---------------------------------------------------------------------------------------------
+
+
+def write_off(system: System, invoice: str, body: dict[str, object], token: str | None) -> httpx.Response:
+    assert system.ingress is not None
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.post(f"{system.ingress.url}/invoices/xero/{invoice}/write-off", json=body, headers=headers)
+
+
+async def test_write_off_without_finance_role_gets_401_or_403(system: System) -> None:
+    body = {"actor": "x", "reason": "bankrupt"}
+    assert write_off(system, "inv-1", body, None).status_code == 401
+    assert write_off(system, "inv-1", body, token_for(system, "ops")).status_code == 403
+
+
+async def test_write_off_without_a_reason_gets_422_naming_it(system: System) -> None:
+    response = write_off(system, "inv-1", {"actor": "x"}, token_for(system, "finance"))
+    assert response.status_code == 422
+    assert response.json()["problems"][0]["field"] == "reason"
+
+
+async def test_write_off_of_an_invoice_nobody_follows_gets_404(system: System) -> None:
+    response = write_off(system, "inv-404", {"actor": "x", "reason": "r"}, token_for(system, "finance"))
+    assert response.status_code == 404 and "invoice-to-cash:xero:inv-404" in response.text
+
+
+async def test_write_off_through_the_ingress_ends_the_followed_invoice_written_off(
+    system: System, dev_env: WorkflowEnvironment
+) -> None:
+    followed = await follow_a_new_invoice(system, dev_env)
+
+    response = write_off(
+        system,
+        followed.input.invoice_id,
+        {"actor": "finance.lead", "reason": "customer in administration"},
+        token_for(system, "finance"),
+    )
+    result = await followed.handle.result()
+
+    assert response.status_code == 202 and response.json()["workflow_id"] == followed.handle.id
+    assert result.outcome == "written_off" and result.write_off_reason == "customer in administration"
+    assert result.written_off == followed.gross
