@@ -11,7 +11,13 @@ from pssync.canonical import ExceptionOwner, ProjectContract
 from pssync.domain.billing_policy import BillingHistory, PriorPosting
 from pssync.ledger.contracts import get_contract, save_contract
 from pssync.ledger.database import Database
-from pssync.ledger.repository import append_audit, mark_posting_billed, open_exception, postings_for
+from pssync.ledger.repository import (
+    append_audit,
+    list_tax_rates,
+    mark_posting_billed,
+    open_exception,
+    postings_for,
+)
 from pssync.ledger.vocab import PostingState
 
 
@@ -86,11 +92,15 @@ class MarkPostingBilledResult(BaseModel):
 class BillingHistoryInput(BaseModel):
     model_config = ConfigDict(frozen=True)
     project_id: str
+    # The ERP the project's entity books in: its synced tax rates come back with the history.
+    erp: str | None = None
 
 
 class BillingHistoryResult(BaseModel):
     model_config = ConfigDict(frozen=True)
     history: BillingHistory
+    # Tax code -> still active, as ReferenceSync last read them from the ERP; None before any sync.
+    erp_tax_codes: dict[str, bool] | None = None
 
 
 class LedgerActivities:
@@ -166,7 +176,9 @@ class LedgerActivities:
         """Invoices posted for the project so far: first-invoice approval, caps, retainers, late work."""
         with self._db.session() as session:
             postings = postings_for(session, project_id=input.project_id)
+            synced = list_tax_rates(session, system=input.erp) if input.erp else []
         return BillingHistoryResult(
+            erp_tax_codes={rate.code: rate.active for rate in synced} or None,
             history=BillingHistory(
                 postings=tuple(
                     PriorPosting(
@@ -178,7 +190,7 @@ class LedgerActivities:
                     )
                     for posting in postings
                 )
-            )
+            ),
         )
 
     @activity.defn

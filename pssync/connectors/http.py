@@ -27,6 +27,10 @@ from pssync.connectors.errors import (
 )
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+# Drop an idle pooled connection before the server does: uvicorn (our sandboxes, the ingress) and many
+# vendor front ends close idle keep-alive connections after 5 s, and a request sent on a connection the
+# server is closing at that moment fails with ReadError although the server never saw it.
+IDLE_CONNECTION_SECONDS = 2.0
 
 
 @dataclass
@@ -146,7 +150,15 @@ def build_client(
         auth=auth,
         headers={"Accept": "application/json", "User-Agent": "ps-sync/0.1", **(headers or {})},
         timeout=timeout,
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        limits=pooled(max_connections),
+    )
+
+
+def pooled(max_connections: int = 20) -> httpx.Limits:
+    return httpx.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        keepalive_expiry=IDLE_CONNECTION_SECONDS,
     )
 
 

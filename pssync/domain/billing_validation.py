@@ -45,6 +45,9 @@ class BillingContext(BaseModel):
     rate_card: RateCard
     contract: Contract
     entity: LegalEntity
+    # The ERP's own tax codes (code -> active) from the last ReferenceSync, or None before any sync: a code
+    # the entity allows but the ERP has archived would only be refused at posting, after finance approved.
+    erp_tax_codes: dict[str, bool] | None = None
 
     @property
     def expense_tax_code(self) -> str:
@@ -138,16 +141,30 @@ def check_time_entry(entry: TimeEntry, context: BillingContext) -> RatedTime | R
             "currency_mismatch",
             f"rate card currency {rate.currency} differs from contract currency {context.contract.currency}",
         )
-    if context.contract.tax_code not in context.entity.tax_codes:
-        return _reject(
-            entry.id,
-            kind,
-            ExceptionOwner.FINANCE,
-            "invalid_tax_code",
-            f"tax code {context.contract.tax_code!r} is not valid for entity {context.entity.code} "
-            f"(valid: {', '.join(context.entity.tax_codes)})",
-        )
+    problem = _tax_code_problem(context.contract.tax_code, context)
+    if problem is not None:
+        rule, reason = problem
+        return _reject(entry.id, kind, ExceptionOwner.FINANCE, rule, reason)
     return RatedTime(entry=entry, role=role, rate=rate)
+
+
+def _tax_code_problem(code: str, context: BillingContext) -> tuple[str, str] | None:
+    """(rule, reason) when `code` cannot be billed: unknown to the entity, or archived in its ERP."""
+    entity = context.entity
+    if code not in entity.tax_codes:
+        return (
+            "invalid_tax_code",
+            f"tax code {code!r} is not valid for entity {entity.code} (valid: {', '.join(entity.tax_codes)})",
+        )
+    synced = context.erp_tax_codes
+    if synced is not None and not synced.get(code, False):
+        state = "is archived" if code in synced else "does not exist"
+        return (
+            "tax_code_not_in_erp",
+            f"tax code {code!r} {state} in {entity.erp} (as of the last reference sync); "
+            f"entity {entity.code} cannot bill with it until finance restores it or changes the contract",
+        )
+    return None
 
 
 def check_expense(expense: Expense, context: BillingContext) -> Expense | RejectedItem:
@@ -177,13 +194,8 @@ def check_expense(expense: Expense, context: BillingContext) -> Expense | Reject
             "currency_mismatch",
             f"expense in {expense.amount.currency}, contract bills in {context.contract.currency}",
         )
-    if context.expense_tax_code not in context.entity.tax_codes:
-        return _reject(
-            expense.id,
-            kind,
-            ExceptionOwner.FINANCE,
-            "invalid_tax_code",
-            f"expense tax code {context.expense_tax_code!r} is not valid for entity {context.entity.code} "
-            f"(valid: {', '.join(context.entity.tax_codes)})",
-        )
+    problem = _tax_code_problem(context.expense_tax_code, context)
+    if problem is not None:
+        rule, reason = problem
+        return _reject(expense.id, kind, ExceptionOwner.FINANCE, rule, f"expense {reason}")
     return expense

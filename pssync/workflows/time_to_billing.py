@@ -214,13 +214,12 @@ class TimeToBilling:
         contract = await self._load_contract(input)
         self._currency = contract.contract.currency
         entity = _entity(input.entities, contract.contract.legal_entity)
-        history = (
-            await workflow.execute_local_activity_method(
-                LedgerActivities.billing_history,
-                BillingHistoryInput(project_id=input.project_id),
-                **LEDGER_CALL,
-            )
-        ).history
+        booked = await workflow.execute_local_activity_method(
+            LedgerActivities.billing_history,
+            BillingHistoryInput(project_id=input.project_id, erp=entity.erp),
+            **LEDGER_CALL,
+        )
+        history = booked.history
         if carried is not None and carried.posted is not None:
             # Continued while marking billed: the invoice exists; only the marks are left to make.
             self._rated, self._adjustment = carried.rated, carried.adjustment
@@ -281,6 +280,7 @@ class TimeToBilling:
             rate_card=setup.rate_card,
             contract=contract.contract,
             entity=entity,
+            erp_tax_codes=booked.erp_tax_codes,
         )
         periods = (
             input.period,

@@ -55,6 +55,24 @@ def test_a_tax_code_the_entity_does_not_have_is_owned_by_finance() -> None:
     assert isinstance(result, RejectedItem) and "VAT21" in result.reason and "UK" in result.reason
 
 
+def test_a_tax_code_archived_in_the_erp_is_owned_by_finance_and_named_as_archived() -> None:
+    ctx = context(erp_tax_codes={"OUTPUT2": False, "ZERORATEDOUTPUT": True})
+    result = check_time_entry(entry("a"), ctx)
+    assert _rule(result) == (ExceptionOwner.FINANCE, "tax_code_not_in_erp")
+    assert isinstance(result, RejectedItem) and "'OUTPUT2' is archived in xero" in result.reason
+
+
+def test_a_tax_code_the_erp_does_not_list_is_owned_by_finance() -> None:
+    result = check_expense(expense("x"), context(erp_tax_codes={"ZERORATEDOUTPUT": True}))
+    assert _rule(result) == (ExceptionOwner.FINANCE, "tax_code_not_in_erp")
+    assert isinstance(result, RejectedItem) and "'OUTPUT2' does not exist in xero" in result.reason
+
+
+def test_an_active_erp_tax_code_or_no_sync_yet_lets_the_line_through() -> None:
+    assert isinstance(check_time_entry(entry("a"), context(erp_tax_codes={"OUTPUT2": True})), RatedTime)
+    assert isinstance(check_time_entry(entry("a"), context(erp_tax_codes=None)), RatedTime)
+
+
 def test_an_expense_in_another_currency_is_owned_by_finance() -> None:
     assert _rule(check_expense(expense("x", currency="EUR"), context())) == (
         ExceptionOwner.FINANCE,

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from pssync.canonical import InvoiceState, Money
 from pssync.devstack.story import previous_period, working_days
+from pssync.domain.business_days import add_business_days
 from pssync.ledger.repository import audit_trail, list_exceptions, postings_for
 from pssync.sandbox.kantata.seed import TimeLog
+from pssync.workflows import search_attributes as sa
 from pssync.workflows.time_to_billing import ApprovalDecision, BillNow, TimeToBilling, TimeToBillingResult
 
 from ..support.system import System
@@ -21,6 +24,7 @@ from .billing_steps import (
     deal_for,
     exceptions,
     log_approved,
+    posted_numbers,
     staff,
     unbilled_time,
     wait_for_stage,
@@ -33,6 +37,14 @@ async def _stage(handle, stage: str) -> bool:  # type: ignore[no-untyped-def]
     return (await handle.query(TimeToBilling.status)).stage == stage
 
 
+async def _sync_stage(handle: WorkflowHandle[Any, Any]) -> str | None:
+    return (await handle.describe()).typed_search_attributes.get(sa.SYNC_STAGE)
+
+
+async def _sleep_until(env: WorkflowEnvironment, instant: datetime) -> None:
+    await env.sleep(max(instant - await env.get_current_time(), timedelta(seconds=1)))
+
+
 async def test_invoice_over_threshold_without_approval_reminds_then_escalates_instead_of_posting(
     ts_env: WorkflowEnvironment, ts_system: System
 ) -> None:
@@ -43,16 +55,30 @@ async def test_invoice_over_threshold_without_approval_reminds_then_escalates_in
 
     handle = await start_billing(ts_system, created.project_id, period=period)
     await eventually(lambda: _stage(handle, "awaiting_approval"), what="the run to ask finance")
+    # Deadlines count business days from the moment finance was asked, whatever weekday the test runs on.
+    asked = await ts_env.get_current_time()
+    reminder, escalation = add_business_days(asked, 2), add_business_days(asked, 5)
 
-    await ts_env.sleep(timedelta(days=3))
+    await _sleep_until(ts_env, reminder - timedelta(hours=1))
+    status = await handle.query(TimeToBilling.status)
+    assert not status.approval_reminded and status.stage == "awaiting_approval"
+
+    await _sleep_until(ts_env, reminder + timedelta(minutes=1))
     status = await handle.query(TimeToBilling.status)
     assert status.approval_reminded and not status.approval_escalated
     assert status.stage == "approval_reminded"
+    assert await _sync_stage(handle) == "approval_reminded"
 
-    await ts_env.sleep(timedelta(days=5))
+    await _sleep_until(ts_env, escalation - timedelta(hours=1))
+    assert not (await handle.query(TimeToBilling.status)).approval_escalated
+
+    await _sleep_until(ts_env, escalation + timedelta(minutes=1))
     status = await handle.query(TimeToBilling.status)
     assert status.approval_escalated and status.stage == "approval_escalated"
     assert status.invoice_number is None
+    assert await _sync_stage(handle) == "approval_escalated"
+    owner = (await handle.describe()).typed_search_attributes.get(sa.EXCEPTION_OWNER)
+    assert owner == "finance"
     with ts_system.database.session() as session:
         assert postings_for(session, project_id=created.project_id) == []
         escalations = [e for e in list_exceptions(session, owner="finance") if "escalated" in e.reason]
@@ -115,6 +141,34 @@ async def test_the_first_invoice_of_a_project_waits_for_finance_even_below_the_t
     result: TimeToBillingResult = await second.result()
     assert result.outcome == "posted"
     assert not (await second.query(TimeToBilling.status)).approval_required
+
+
+async def test_a_later_invoice_above_the_entitys_threshold_waits_for_finance(
+    ts_env: WorkflowEnvironment, ts_system: System
+) -> None:
+    project = (await deal_for(ts_system, service_code="ADV-TM", amount=Decimal("40000"))).project_id
+    period = previous_period(datetime.now(UTC).date())
+    days = working_days(period, 8)
+    person = await staff(ts_system, project, "Consultant")
+    await log_approved(ts_system, project, [TimeLog(person.user_id, days[0], 480)])
+    first = await begin_billing(ts_system, project, period)
+    await wait_for_stage(first, "awaiting_approval")
+    await first.execute_update(TimeToBilling.approve_invoice, ApprovalDecision(approver="finance"))
+    billed: TimeToBillingResult = await first.result()
+    assert billed.outcome == "posted" and billed.invoice is not None
+
+    # Seven more days at 800.00 a day: 5,600.00 against the UK threshold of 5,000.00.
+    await log_approved(ts_system, project, [TimeLog(person.user_id, day, 480) for day in days[1:]])
+    second = await begin_billing(ts_system, project, period)
+    status = await wait_for_stage(second, "awaiting_approval")
+    threshold = ts_system.settings.entity("UK").approval_threshold
+    assert status.total == Money.of("5600.00", "GBP") > threshold
+    assert status.approval_reason == f"total {status.total} is above the UK approval threshold {threshold}"
+    assert posted_numbers(ts_system, project) == [billed.invoice.number]
+    await second.execute_update(TimeToBilling.approve_invoice, ApprovalDecision(approver="finance"))
+    result: TimeToBillingResult = await second.result()
+    assert result.outcome == "posted" and result.invoice is not None
+    assert result.invoice.total == Money.of("5600.00", "GBP")
 
 
 async def test_approval_updates_are_refused_when_no_invoice_waits_and_a_rejection_needs_a_reason(

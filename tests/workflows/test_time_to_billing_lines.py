@@ -9,8 +9,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from pssync.canonical import Money, Period, ProjectStatus
 from pssync.devstack.story import previous_period, working_days
+from pssync.ledger.repository import get_tax_rate, upsert_tax_rates
 from pssync.sandbox.kantata.seed import TimeLog
 from pssync.workflows import search_attributes as sa
+from pssync.workflows.reference_sync import ReferenceSync, ReferenceSyncInput, ReferenceSyncResult
 from pssync.workflows.time_to_billing import BillNow, TimeToBilling, TimeToBillingResult, WorkApproved
 
 from ..support.system import System
@@ -245,3 +247,38 @@ async def test_an_inactive_project_bills_nothing_and_is_an_exception_for_the_pmo
     assert "not active" in inactive.reason
     assert (await handle.describe()).typed_search_attributes.get(sa.EXCEPTION_OWNER) == "pmo"
     assert await unbilled_time(ts_system, project, period) == ids
+
+
+async def test_a_tax_code_archived_in_the_erp_since_the_reference_sync_is_a_finance_exception_before_posting(
+    ts_env: WorkflowEnvironment, ts_system: System
+) -> None:
+    system = ts_system
+    synced: ReferenceSyncResult = await system.client.execute_workflow(
+        ReferenceSync.run,
+        ReferenceSyncInput(entities=(system.settings.entity("UK"),)),
+        id=f"reference-sync-{stamp()}",
+        task_queue=system.task_queue,
+    )
+    assert synced.failures == ()
+    with system.database.session() as session:
+        output2 = get_tax_rate(session, system="xero", code="OUTPUT2")
+        assert output2 is not None and output2.active
+        # As the next sync would record a rate finance archived in Xero (the Xero sandbox is shared by the
+        # session's tests, so the archive is made in this test's own ledger).
+        upsert_tax_rates(session, system="xero", tax_rates=[output2.model_copy(update={"active": False})])
+
+    _, result = await _one_day_billed_under(system)
+    assert result.outcome == "nothing_to_bill" and result.rejected_items == 1
+    (tax,) = exceptions(system, owner="finance")
+    assert tax.record["rule"] == "tax_code_not_in_erp"
+    assert "'OUTPUT2' is archived in xero" in tax.reason
+
+    # Restored in Xero (and so in the ledger), the same code bills again: the line reaches finance.
+    with system.database.session() as session:
+        upsert_tax_rates(session, system="xero", tax_rates=[output2])
+    project = (await deal_for(system, service_code="ADV-TM", amount=Decimal("40000"))).project_id
+    period = previous_period(datetime.now(UTC).date())
+    person = await staff(system, project, "Consultant")
+    await log_approved(system, project, [TimeLog(person.user_id, working_days(period, 1)[0], ONE_DAY)])
+    status = await wait_for_stage(await begin_billing(system, project, period), "awaiting_approval")
+    assert status.total == Money.of("800.00", "GBP")

@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from temporalio.exceptions import ApplicationError
 
+from pssync.activities.errors import connector_errors
 from pssync.canonical import Account, LegalEntity, Money
 from pssync.connectors.errors import AuthFailed, Conflict, RateLimited, Rejected, Timeout, Unavailable
 from pssync.connectors.xero import XeroConnector, XeroRateLimited
@@ -90,6 +92,22 @@ async def test_a_tenant_without_limits_is_not_paced_and_a_limited_one_is_again(
     with pytest.raises(RateLimited) as held:
         await erp.find_customer(seed_account)
     assert erp.client.pacer.armed and held.value.retry_after is not None and held.value.retry_after > 0
+
+
+async def test_xeros_retry_after_becomes_the_activitys_next_retry_delay(
+    erp: XeroConnector, control: XeroSandboxControl, seed_account: Account
+) -> None:
+    await control.set_rate_limits(RateLimitConfig(enabled=True, per_minute=1))
+    await erp.find_customer(seed_account)
+    with pytest.raises(ApplicationError) as raised:
+        async with connector_errors():
+            await erp.find_customer(seed_account)
+
+    limited = raised.value.__cause__
+    assert isinstance(limited, XeroRateLimited) and limited.retry_after is not None
+    assert raised.value.next_retry_delay == timedelta(seconds=limited.retry_after)
+    assert timedelta(0) < raised.value.next_retry_delay <= timedelta(seconds=60)
+    assert not raised.value.non_retryable and raised.value.type == limited.kind
 
 
 async def test_minute_limit_exceeded_raises_rate_limited_with_retry_after_and_problem(
