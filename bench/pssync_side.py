@@ -21,7 +21,7 @@ from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from bench.seeding import DealRecord, salesforce
 from pssync.activities.billing_starter import StartBillingInput, StarterActivities
 from pssync.connectors.http import pooled
-from pssync.operations import ensure_feed_poller
+from pssync.operations import ensure_feed_poller, ensure_payment_pollers
 from pssync.settings import Settings
 from pssync.workflows.opportunity_to_project import OpportunityToProjectResult
 from pssync.workflows.opportunity_to_project import workflow_id as o2p_id
@@ -192,9 +192,29 @@ class PsSync:
             billing_settle_seconds=settle_seconds,
             invoice_poll_interval_seconds=invoice_poll_seconds,
         )
+        # As `make run` does; they poll the ERPs at the configured interval (Xero's minute limit counts them).
+        await ensure_payment_pollers(self.client, self.settings)
 
     async def poll_now(self) -> None:
         await self.client.get_workflow_handle(feed_id("kantata")).signal("poll_now", PollNow(actor="bench"))
+
+    async def wait_for_feed_caught_up(self, *, within: float) -> None:
+        """Until the feed poller has read all the PSA holds and waits for the next poll.
+
+        The poller may still be reading the last month's approvals (and starting runs that find nothing
+        left to bill) when the benchmark approves the next month; read then, the new approvals would start
+        billing before the month is timed or checked."""
+        await self.poll_now()
+        started, last = time.monotonic(), await self.feed_status()
+        while time.monotonic() - started < within:
+            await asyncio.sleep(1.0)
+            now = await self.feed_status()
+            if now.polls > last.polls and now.events_seen == last.events_seen:
+                return
+            last = now
+        raise BenchFailure(
+            f"the feed poller was still reading after {within:.0f}s ({last.events_seen} events seen)"
+        )
 
     async def start_billing_runs(
         self, project_ids: Sequence[str], period: str, *, settle_seconds: int, invoice_poll_seconds: int

@@ -58,7 +58,13 @@ from pssync.canonical import Period
 from pssync.settings import Settings
 from pssync.temporal_client import connect_client
 
-WORKFLOW_TYPES = ("OpportunityToProject", "TimeToBilling", "InvoiceToCash", "PsaFeedPoller")
+WORKFLOW_TYPES = (
+    "OpportunityToProject",
+    "TimeToBilling",
+    "InvoiceToCash",
+    "PsaFeedPoller",
+    "ErpPaymentPoller",
+)
 # A poller that waits this long between polls only polls when the benchmark tells it to (see bill_month).
 IDLE_POLL_SECONDS = 3600.0
 # ps-sync's production default: InvoiceToCash checks an open invoice hourly.
@@ -444,6 +450,8 @@ class Bench:
         self.say(f"{label}: direct script billed in {direct_seconds:.1f}s")
 
         # ps-sync: approve everything; from the last approval, the feed poller, billing runs and finance.
+        if self.config.trigger == "feed":
+            await ps.wait_for_feed_caught_up(within=self.config.step_timeout)
         await approve_work(self.ps_settings, ps_logged)
         await self._expect_unbilled(self.ps_settings, ps_projects, plan)
         ps_xero_before = await self._xero_stats(self.ps_settings) if xero_control else None

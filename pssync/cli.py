@@ -60,14 +60,17 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def cmd_feed_start(args: argparse.Namespace) -> int:
-    from pssync.operations import ensure_feed_poller
+    from pssync.operations import ensure_feed_poller, ensure_payment_pollers
     from pssync.temporal_client import connect_client
 
-    async def go() -> str:
-        client = await connect_client(Settings())
-        return await ensure_feed_poller(client, Settings(), billing_settle_seconds=args.settle_seconds)
+    async def go() -> list[str]:
+        settings = Settings()
+        client = await connect_client(settings)
+        psa = await ensure_feed_poller(client, settings, billing_settle_seconds=args.settle_seconds)
+        return [psa, *await ensure_payment_pollers(client, settings)]
 
-    print(f"feed poller running: {asyncio.run(go())}")
+    for poller in asyncio.run(go()):
+        print(f"poller running: {poller}")
     return 0
 
 
@@ -296,9 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("ingress", help="run the webhook and approvals API").set_defaults(func=cmd_ingress)
     _add_bench(commands)
 
-    feed = commands.add_parser("feed", help="the PSA change-feed poller")
+    feed = commands.add_parser("feed", help="pollers for what vendors do not push: PSA changes, payments")
     feed_commands = feed.add_subparsers(dest="feed_command", required=True)
-    start = feed_commands.add_parser("start", help="start the poller unless it runs")
+    start = feed_commands.add_parser("start", help="start the PSA feed and payment pollers unless running")
     start.add_argument("--settle-seconds", type=int, default=300)
     start.set_defaults(func=cmd_feed_start)
 

@@ -92,7 +92,8 @@ class Settings(BaseSettings):
 
     entities: list[LegalEntity] = Field(default_factory=default_entities)
     kantata_poll_interval_seconds: float = 5.0
-    xero_payment_poll_interval_seconds: float = 30.0
+    # Payments are polled (If-Modified-Since): no ERP we serve sends payment events.
+    payment_poll_interval_seconds: float = 30.0
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -22,6 +22,7 @@ from pssync.activities.crm import CrmActivities
 from pssync.activities.erp import ErpActivities
 from pssync.activities.erp_router import ErpRouter
 from pssync.activities.exceptions import ExceptionActivities, RetryContext
+from pssync.activities.invoice_nudges import InvoiceNudgeActivities
 from pssync.activities.ledger import LedgerActivities
 from pssync.activities.psa import PsaActivities
 from pssync.activities.reconciliation import ReconciliationActivities
@@ -39,6 +40,7 @@ from pssync.temporal_client import connect_client
 from pssync.workflows.exceptions import ExceptionAction
 from pssync.workflows.invoice_to_cash import InvoiceToCash
 from pssync.workflows.opportunity_to_project import OpportunityToProject
+from pssync.workflows.payment_feed import ErpPaymentPoller
 from pssync.workflows.psa_feed import PsaFeedPoller
 from pssync.workflows.reconciliation import Reconciliation
 from pssync.workflows.reference_sync import ReferenceSync
@@ -49,6 +51,7 @@ WORKFLOWS: Sequence[type] = (
     TimeToBilling,
     InvoiceToCash,
     PsaFeedPoller,
+    ErpPaymentPoller,
     ReferenceSync,
     Reconciliation,
     ExceptionAction,
@@ -89,6 +92,7 @@ def activities_for(
     erp = ErpActivities(connectors.erps, database)
     ledger = LedgerActivities(database)
     starter = StarterActivities(client, settings.task_queue)
+    nudges = InvoiceNudgeActivities(client)
     reference = ReferenceActivities(connectors.erps, connectors.psa, database)
     reconciliation = ReconciliationActivities(connectors.psa, connectors.erps, database)
     exceptions = ExceptionActivities(
@@ -130,6 +134,7 @@ def activities_for(
         ledger.mark_posting_billed,
         ledger.billing_history,
         starter.start_billing,
+        nudges.nudge_invoice_runs,
         reference.sync_erp_reference,
         reference.sync_psa_resources,
         reconciliation.reconciliation_scope,

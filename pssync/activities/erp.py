@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
@@ -92,6 +92,9 @@ class PaymentsSinceInput(BaseModel):
 class PaymentsSinceResult(BaseModel):
     model_config = ConfigDict(frozen=True)
     payments: list[Payment]
+    # When the read began, by this machine's clock (a workflow's clock may run ahead under time skipping):
+    # where the next read's If-Modified-Since is measured from.
+    as_of: datetime | None = None
 
 
 # ApplicationError type for a customer that looks like one the ERP already has (a person decides).
@@ -274,6 +277,7 @@ class ErpActivities:
 
     @activity.defn
     async def payments_since(self, input: PaymentsSinceInput) -> PaymentsSinceResult:
+        as_of = datetime.now(UTC)
         async with connector_errors():
             payments = await self._erps.by_system(input.erp).payments_since(input.modified_since)
-        return PaymentsSinceResult(payments=payments)
+        return PaymentsSinceResult(payments=payments, as_of=as_of)

@@ -13,7 +13,7 @@ from types import FrameType
 from pssync.devstack.processes import StackError
 from pssync.devstack.stack import Stack, StackConfig
 from pssync.devstack.story import EU_DEAL, UK_DEAL, DealOutcome, ExceptionStoryOutcome, Story, StoryFailed
-from pssync.operations import ensure_feed_poller
+from pssync.operations import ensure_feed_poller, ensure_payment_pollers
 from pssync.schedules import AppliedSchedule, apply_schedules
 from pssync.temporal_client import connect_client
 
@@ -42,6 +42,7 @@ async def play_story(config: StackConfig) -> StoryReport:
         billing_settle_seconds=config.billing_settle_seconds,
         invoice_poll_interval_seconds=config.invoice_poll_interval_seconds,
     )
+    await ensure_payment_pollers(client, settings)
     story = Story(settings, client, say=say)
     outcomes: list[DealOutcome] = []
     try:

@@ -49,6 +49,7 @@ class StackConfig:
     # Billing waits this long after the last approval before it bills a closed period.
     billing_settle_seconds: int = 3
     psa_poll_interval_seconds: float = 1.0
+    payment_poll_interval_seconds: float = 2.0
     invoice_poll_interval_seconds: int = 20
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -89,6 +90,7 @@ class StackConfig:
                 "ingress_port": self.ingress_port,
                 "ingress_public_url": self.url(self.ingress_port),
                 "kantata_poll_interval_seconds": self.psa_poll_interval_seconds,
+                "payment_poll_interval_seconds": self.payment_poll_interval_seconds,
             }
         )
 

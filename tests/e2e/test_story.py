@@ -15,7 +15,7 @@ from pssync.canonical import InvoiceState
 from pssync.devstack.story import EU_DEAL, UK_DEAL, DealOutcome, Story, previous_period
 from pssync.devstack.tryton import TrytonServer
 from pssync.ledger.repository import find_external_id, get_posting, postings_for
-from pssync.operations import ensure_feed_poller
+from pssync.operations import ensure_feed_poller, ensure_payment_pollers
 
 from ..support.system import Sandboxes, System, running_system
 from ..support.temporal import target_of
@@ -31,9 +31,11 @@ async def system(
         poller = await ensure_feed_poller(
             running.client, running.settings, billing_settle_seconds=1, invoice_poll_interval_seconds=5
         )
+        payment_pollers = await ensure_payment_pollers(running.client, running.settings)
         yield running
-        # The poller is long-running by design; this test's worker is going away, so stop it too.
-        await running.client.get_workflow_handle(poller).terminate("test finished")
+        # The pollers are long-running by design; this test's worker is going away, so stop them too.
+        for long_running in (poller, *payment_pollers):
+            await running.client.get_workflow_handle(long_running).terminate("test finished")
 
 
 async def _assert_completed(system: System, outcome: DealOutcome) -> None:

@@ -7,10 +7,13 @@ import uuid
 import httpx
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
 
 from pssync.devstack.story import UK_DEAL, Story
+from pssync.ingress.app import create_app as create_ingress
 from pssync.sandbox.salesforce.outbound import render_envelope
 from pssync.sandbox.salesforce.seed import SalesforceSeeder
+from pssync.sandbox.serve import serve_in_thread
 from pssync.workflows.opportunity_to_project import (
     OpportunityToProject,
     OpportunityToProjectResult,
@@ -19,6 +22,7 @@ from pssync.workflows.opportunity_to_project import (
 )
 
 from ..support.system import System
+from ..support.temporal import target_of
 from ..workflows.helpers import eventually
 
 PATH = "/webhooks/salesforce/outbound-messages"
@@ -179,3 +183,35 @@ async def test_redelivered_notification_id_is_ignored_by_the_waiting_run_but_a_n
 async def _seen(handle, count: int):  # type: ignore[no-untyped-def]
     status = await handle.query(OpportunityToProject.status)
     return status if status.notifications_seen == count else None
+
+
+async def test_a_notification_temporal_cannot_record_is_not_acked_so_salesforce_delivers_it_again(
+    system: System, dev_env: WorkflowEnvironment
+) -> None:
+    # An ingress whose Temporal namespace does not exist: the start is refused, as when Temporal is down.
+    unrecorded = system.settings.model_copy(
+        update={"temporal_address": target_of(dev_env), "temporal_namespace": "no-such-namespace"}
+    )
+    broken = serve_in_thread(create_ingress(unrecorded))
+    opportunity_id = f"0068d{uuid.uuid4().hex[:13]}"
+    wf_id = workflow_id("salesforce", opportunity_id)
+    body = envelope(system, opportunity_id)
+    try:
+        async with httpx.AsyncClient(base_url=broken.url) as http:
+            refused = await http.post(
+                PATH,
+                params={"token": system.settings.salesforce_outbound_token},
+                content=body,
+                headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'},
+            )
+    finally:
+        broken.stop()
+    assert refused.status_code == 503 and not parse_ack(refused.content)
+    assert b"could not record the notification durably" in refused.content
+    assert not await exists(system, wf_id)
+
+    # Salesforce's next delivery of the same message reaches a healthy ingress: acked once recorded.
+    delivered = post(system, body)
+    assert delivered.status_code == 200 and parse_ack(delivered.content)
+    assert await exists(system, wf_id)
+    await system.client.get_workflow_handle(wf_id).terminate("test: no such opportunity in the sandbox")

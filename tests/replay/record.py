@@ -16,7 +16,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from pssync.devstack.story import EU_DEAL, UK_DEAL, Story
 from pssync.devstack.tryton import DEFAULT_HOME, TrytonServer, free_port
-from pssync.operations import ensure_feed_poller
+from pssync.operations import ensure_feed_poller, ensure_payment_pollers
 from pssync.workflows.reconciliation import Reconciliation, ReconciliationInput
 from pssync.workflows.reference_sync import ReferenceSync, ReferenceSyncInput
 
@@ -39,6 +39,9 @@ async def record() -> list[Path]:
                 poller = await ensure_feed_poller(
                     system.client, system.settings, billing_settle_seconds=1, invoice_poll_interval_seconds=5
                 )
+                # Polling every second, so the recording holds payments passed on to InvoiceToCash runs.
+                fast = system.settings.model_copy(update={"payment_poll_interval_seconds": 1.0})
+                payment_pollers = await ensure_payment_pollers(system.client, fast)
                 story = Story(system.settings, system.client)
                 await story.prepare()
                 outcomes = [await story.play(plan) for plan in (UK_DEAL, EU_DEAL)]
@@ -56,7 +59,8 @@ async def record() -> list[Path]:
                     id=f"reconciliation:recording:{period}",
                     task_queue=system.task_queue,
                 )
-                await system.client.get_workflow_handle(poller).terminate("recording finished")
+                for running in (poller, *payment_pollers):
+                    await system.client.get_workflow_handle(running).terminate("recording finished")
                 HISTORIES.mkdir(exist_ok=True)
                 for old in HISTORIES.glob("*.json"):
                     old.unlink()

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pssync.workflows import search_attributes
+
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 
 
@@ -23,6 +25,17 @@ def test_compose_file_declares_temporal_on_postgresql_ui_worker_and_ingress() ->
         # Secrets pass through from the user's environment; none is written in the file.
         secrets = [name for name in environment if name.endswith(("_SECRET", "_PASSWORD", "_KEY", "_TOKEN"))]
         assert secrets and all(environment[name] is None for name in secrets)
+
+
+def test_compose_setup_applies_the_schedules_and_starts_the_feed_poller_with_the_workers_settings() -> None:
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    setup = services["pssync-setup"]
+    script = " ".join(setup["command"])
+    assert "pssync schedules apply" in script and "pssync feed start" in script
+    assert setup["environment"] == services["worker"]["environment"]
+    # Registered before anything starts a workflow that sets them.
+    registered = " ".join(services["temporal-setup"]["command"])
+    assert all(key.name in registered for key in search_attributes.ALL)
 
 
 def test_compose_file_is_accepted_by_docker_compose_config() -> None:

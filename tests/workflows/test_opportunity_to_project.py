@@ -13,10 +13,10 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from pssync.canonical import BillingModel, ExceptionOwner, Money, ProjectStatus
+from pssync.canonical import Account, BillingModel, ExceptionOwner, Money, ProjectStatus
 from pssync.devstack.story import RATES
 from pssync.ingress.starts import start_opportunity_to_project
-from pssync.ledger.repository import get_contract, get_link, list_exceptions
+from pssync.ledger.repository import get_contract, get_link, link_ids, list_exceptions
 from pssync.ledger.vocab import LinkStatus
 from pssync.sandbox.faults import FaultConfig
 from pssync.sandbox.kantata.seed import KantataSeeder
@@ -205,18 +205,21 @@ async def test_service_whose_rate_card_set_is_missing_parks_with_pmo_before_any_
     assert contract is not None and contract.contract.retainer_amount == Money.of("2000.00", "GBP")
 
 
+async def _booked_by_finance(system: System, name: str, *, number: str) -> dict[str, Any]:
+    """A Xero contact finance created by hand."""
+    finance = XeroFinanceUser.from_settings(system.settings)
+    try:
+        return await finance.create_customer(name, contact_number=number)
+    finally:
+        await finance.aclose()
+
+
 async def test_customer_already_in_the_erp_under_the_crm_account_id_is_linked_not_created_again(
     ts_system: System,
 ) -> None:
     await prepared_story(ts_system)
     deal = await _deal(ts_system)
-    finance = XeroFinanceUser.from_settings(ts_system.settings)
-    try:
-        contact = await finance.create_customer(
-            f"Northwind Trading {stamp()}", contact_number=deal.account_id
-        )
-    finally:
-        await finance.aclose()
+    contact = await _booked_by_finance(ts_system, f"Northwind Trading {stamp()}", number=deal.account_id)
 
     result = await (await _notify(ts_system, deal)).result()
 
@@ -227,6 +230,30 @@ async def test_customer_already_in_the_erp_under_the_crm_account_id_is_linked_no
             session, entity="customer", canonical_key=f"salesforce:{deal.account_id}", system="xero"
         )
     assert link is not None and link.external_id == contact["ContactID"]
+
+
+async def test_a_customer_in_the_crosswalk_is_used_before_any_erp_lookup_or_create(
+    ts_system: System,
+) -> None:
+    await prepared_story(ts_system)
+    deal = await _deal(ts_system)
+    # Booked by hand under a legacy number and another name: only the crosswalk can tell it is this account
+    # (a Xero lookup by the CRM account id finds nothing, and the name does not match).
+    contact = await _booked_by_finance(ts_system, f"NW Legacy {stamp()}", number=f"LEGACY-{stamp()}")
+    with ts_system.database.session() as session:
+        link_ids(
+            session,
+            entity="customer",
+            canonical_key=f"salesforce:{deal.account_id}",
+            system="xero",
+            external_id=contact["ContactID"],
+        )
+
+    result = await (await _notify(ts_system, deal)).result()
+
+    assert result.erp_customer_id == contact["ContactID"] and result.customer_created is False
+    xero = ts_system.connectors.erps.by_system("xero")
+    assert await xero.find_customer(Account(id=deal.account_id, name="-")) is None, "no customer was created"
 
 
 async def test_duplicate_looking_customer_is_an_exception_for_finance_not_a_second_customer(

@@ -353,3 +353,46 @@ async def test_entries_billed_elsewhere_meanwhile_park_the_run_with_integration_
     attributes = (await handle.describe()).typed_search_attributes
     assert attributes.get(sa.EXCEPTION_OWNER) == "integration_support"
     await handle.terminate("test over")
+
+
+async def test_a_refusal_raised_by_tryton_itself_reaches_finance_in_trytons_words_and_a_retry_posts_once(
+    eu_system: System,
+) -> None:
+    """Tryton, not our checks, refuses: the accounting period of the invoice date is closed."""
+    system = eu_system
+    tryton = system.connectors.erps.by_system("tryton")
+    assert isinstance(tryton, TrytonConnector)
+    project = (
+        await deal_for(system, service_code="ADV-TM", amount=Decimal("40000"), plan=EU_DEAL)
+    ).project_id
+    period = previous_period(datetime.now(UTC).date())
+    person = await staff(system, project, "Consultant")
+    await log_approved(system, project, [TimeLog(person.user_id, working_days(period, 1)[0], ONE_DAY)])
+
+    today = datetime.now(UTC).date()
+    (accounting,) = await tryton.rpc.search_read(
+        "account.period",
+        [("start_date", "<=", today), ("end_date", ">=", today), ("type", "=", "standard")],
+        ["id", "name"],
+    )
+    await tryton.rpc.button("account.period", "close", [accounting["id"]])
+    try:
+        handle = await begin_billing(system, project, period)
+        await approve_when_asked(handle)
+        status = await wait_for_stage(handle, "posting_rejected")
+    finally:
+        await tryton.rpc.button("account.period", "reopen", [accounting["id"]])
+
+    # Tryton's own message, naming its own period, not a paraphrase of ours.
+    assert status.posting_problem is not None and accounting["name"] in status.posting_problem
+    (refusal,) = exceptions(system, owner="finance")
+    assert accounting["name"] in refusal.reason and refusal.record["erp"] == "tryton"
+    assert "Tryton has no" not in refusal.reason
+
+    # Finance reopened the period; the exceptions queue then sends `retry`.
+    await handle.signal(TimeToBilling.retry, RetryRequest(actor="finance"))
+    result: TimeToBillingResult = await handle.result()
+    assert result.outcome == "posted" and result.invoice is not None and result.invoice.erp == "tryton"
+    with system.database.session() as session:
+        (posting,) = postings_for(session, project_id=project)
+    assert posting.number == result.invoice.number
