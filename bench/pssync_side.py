@@ -204,14 +204,17 @@ class PsSync:
         The poller may still be reading the last month's approvals (and starting runs that find nothing
         left to bill) when the benchmark approves the next month; read then, the new approvals would start
         billing before the month is timed or checked."""
-        await self.poll_now()
         started, last = time.monotonic(), await self.feed_status()
+        await self.poll_now()
         while time.monotonic() - started < within:
             await asyncio.sleep(1.0)
             now = await self.feed_status()
-            if now.polls > last.polls and now.events_seen == last.events_seen:
-                return
-            last = now
+            if now.polls > last.polls:
+                if now.events_seen == last.events_seen:
+                    return  # a whole poll since the last look found nothing new
+                # Still reading: once it runs out of pages it waits, so ask for one more poll.
+                last = now
+                await self.poll_now()
         raise BenchFailure(
             f"the feed poller was still reading after {within:.0f}s ({last.events_seen} events seen)"
         )

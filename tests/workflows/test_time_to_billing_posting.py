@@ -381,7 +381,14 @@ async def test_a_refusal_raised_by_tryton_itself_reaches_finance_in_trytons_word
         await approve_when_asked(handle)
         status = await wait_for_stage(handle, "posting_rejected")
     finally:
+        # As finance would: reopening the period leaves the journals Tryton closed with it (those already
+        # posted to this month) closed, and each must be reopened too.
         await tryton.rpc.button("account.period", "reopen", [accounting["id"]])
+        journals = await tryton.rpc.search(
+            "account.journal.period", [("period", "=", accounting["id"]), ("state", "=", "closed")]
+        )
+        if journals:
+            await tryton.rpc.button("account.journal.period", "reopen", journals)
 
     # Tryton's own message, naming its own period, not a paraphrase of ours.
     assert status.posting_problem is not None and accounting["name"] in status.posting_problem
