@@ -6,6 +6,8 @@ nothing here runs at import time.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -133,7 +135,7 @@ def _sqlite_engine(url: URL, *, busy_timeout_seconds: float, echo: bool) -> Engi
         try:
             if not in_memory:
                 # WAL lets readers proceed while one writer writes; NORMAL sync is durable in WAL mode.
-                cursor.execute("PRAGMA journal_mode=WAL")
+                _switch_to_wal(cursor, within=busy_timeout_seconds)
                 cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
@@ -150,3 +152,18 @@ def _sqlite_engine(url: URL, *, busy_timeout_seconds: float, echo: bool) -> Engi
         connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _switch_to_wal(cursor: Any, *, within: float) -> None:
+    """SQLite answers "database is locked" at once, without its busy handler, when two connections switch a
+    new database to WAL together (the worker and the ingress starting on a fresh ledger): wait and retry
+    for as long as the busy timeout would have waited."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
