@@ -54,7 +54,7 @@ def test_rate_cards_rise_in_the_middle_of_the_first_billed_month() -> None:
 
 
 def test_smoke_run_bills_every_entry_and_turns_every_deal_into_a_project(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tryton_home: Path
 ) -> None:
     results = run(SMOKE, data_dir=tmp_path / "bench", say=lambda _: None)
     text = render(results)
