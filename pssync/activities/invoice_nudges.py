@@ -47,5 +47,8 @@ class InvoiceNudgeActivities:
                 "invoice_changed",
                 InvoiceChanged(event_type="PAYMENT", event_id=f"payment:{payment.payment_id}"),
             )
-            nudged, not_followed = (nudged + 1, not_followed) if delivered else (nudged, not_followed + 1)
+            if delivered:
+                nudged += 1
+            else:
+                not_followed += 1
         return NudgeInvoiceRunsResult(nudged=nudged, not_followed=not_followed)
