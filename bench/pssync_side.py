@@ -204,20 +204,14 @@ class PsSync:
         The poller may still be reading the last month's approvals (and starting runs that find nothing
         left to bill) when the benchmark approves the next month; read then, the new approvals would start
         billing before the month is timed or checked."""
-        started, last = time.monotonic(), await self.feed_status()
+        started, before = time.monotonic(), await self.feed_status()
         await self.poll_now()
         while time.monotonic() - started < within:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(0.5)
             now = await self.feed_status()
-            if now.polls > last.polls:
-                if now.events_seen == last.events_seen:
-                    return  # a whole poll since the last look found nothing new
-                # Still reading: once it runs out of pages it waits, so ask for one more poll.
-                last = now
-                await self.poll_now()
-        raise BenchFailure(
-            f"the feed poller was still reading after {within:.0f}s ({last.events_seen} events seen)"
-        )
+            if now.polls > before.polls and now.waiting:
+                return
+        raise BenchFailure(f"the feed poller was still reading after {within:.0f}s")
 
     async def start_billing_runs(
         self, project_ids: Sequence[str], period: str, *, settle_seconds: int, invoice_poll_seconds: int
@@ -335,6 +329,9 @@ class PsSync:
             )
             if failed:
                 raise BenchFailure(f"{failed} TimeToBilling runs for {period} failed; see the worker log")
+            # With the feed, the last approvals may not have been read yet: done once it waits, caught up.
+            # Read before the runs are counted: every run it started before it waited is then counted.
+            caught_up = watch is None or (await self.feed_status()).waiting
             # Runs, not projects: work approved after a project's run collected starts it a second run.
             now_completed = await self.count(f"{scope} AND ExecutionStatus = 'Completed'")
             running = await self.count(f"{scope} AND ExecutionStatus = 'Running'")
@@ -345,7 +342,7 @@ class PsSync:
                     f"billing {period}: no run finished for {NO_PROGRESS_SECONDS:.0f}s with {running} "
                     f"running and {completed} completed; " + await self._stuck(scope)
                 )
-            if not running and now_completed >= len(wanted):
+            if not running and caught_up and now_completed >= len(wanted):
                 done = [
                     e
                     for e in await self.executions(f"{scope} AND ExecutionStatus = 'Completed'")

@@ -39,6 +39,7 @@ class PsaFeedPoller:
         self._cursor: dict[str, Any] | None = None
         self._poll_now = False
         self._last_gap: str | None = None
+        self._waiting = False
 
     @workflow.signal
     def poll_now(self, request: PollNow) -> None:
@@ -52,6 +53,7 @@ class PsaFeedPoller:
             billing_runs_nudged=self._nudged,
             cursor=self._cursor,
             last_gap=self._last_gap,
+            waiting=self._waiting,
         )
 
     @workflow.run
@@ -84,12 +86,15 @@ class PsaFeedPoller:
                     )
                 )
             if not result.more:
+                # Caught up: the feed held nothing more at the last poll (ops and the benchmark read this).
+                self._waiting = True
                 try:
                     await workflow.wait_condition(
                         lambda: self._poll_now, timeout=timedelta(seconds=input.poll_interval_seconds)
                     )
                 except TimeoutError:
                     pass
+                self._waiting = False
 
     async def _nudge_billing(self, input: PsaFeedPollerInput, events: list[Any]) -> None:
         groups: dict[tuple[str, str], list[str]] = {}

@@ -40,3 +40,5 @@ class PsaFeedPollerStatus(BaseModel):
     billing_runs_nudged: int
     cursor: dict[str, Any] | None
     last_gap: str | None
+    # True while it waits for the next poll, having read everything the feed held.
+    waiting: bool = False

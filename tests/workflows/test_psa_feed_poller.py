@@ -15,6 +15,7 @@ from pssync.connectors.kantata.feed import FeedCursor
 from pssync.devstack.story import previous_period
 from pssync.ledger.repository import list_exceptions
 from pssync.workflows.psa_feed import PsaFeedPoller, PsaFeedPollerInput
+from pssync.workflows.psa_feed_models import PollNow, PsaFeedPollerStatus
 from pssync.workflows.time_to_billing import TimeToBilling
 from pssync.workflows.time_to_billing import workflow_id as billing_id
 
@@ -30,9 +31,7 @@ async def start_poller(system: System, **changes: object) -> WorkflowHandle[PsaF
         PsaFeedPollerInput(
             psa="kantata",
             entities=tuple(system.settings.entities),
-            poll_interval_seconds=0.5,
-            billing_settle_seconds=1,
-            **changes,
+            **{"poll_interval_seconds": 0.5, "billing_settle_seconds": 1, **changes},
         ),  # type: ignore[arg-type]
         id=f"psa-feed:kantata:test-{uuid.uuid4().hex[:8]}",
         task_queue=system.task_queue,
@@ -136,3 +135,28 @@ async def test_events_lost_beyond_the_feed_window_are_reported_to_integration_su
 async def _gap(poller: WorkflowHandle[PsaFeedPoller, None]):  # type: ignore[no-untyped-def]
     status = await poller.query(PsaFeedPoller.status)
     return status if status.last_gap else None
+
+
+async def test_a_caught_up_poller_says_it_is_waiting_and_polls_again_when_told(dev_system: System) -> None:
+    poller = await start_poller(dev_system, poll_interval_seconds=3600)
+    try:
+
+        async def waiting() -> PsaFeedPollerStatus | None:
+            status: PsaFeedPollerStatus = await poller.query(PsaFeedPoller.status)
+            return status if status.waiting else None
+
+        first = await eventually(waiting, what="the poller to read the feed to its end")
+        await poller.signal(PsaFeedPoller.poll_now, PollNow(actor="ops"))
+        again = await eventually(
+            lambda: _waiting_after(poller, first.polls), what="one more poll, then waiting again"
+        )
+        assert again.polls == first.polls + 1
+    finally:
+        await stop(poller)
+
+
+async def _waiting_after(
+    poller: WorkflowHandle[PsaFeedPoller, None], polls: int
+) -> PsaFeedPollerStatus | None:
+    status: PsaFeedPollerStatus = await poller.query(PsaFeedPoller.status)
+    return status if status.polls > polls and status.waiting else None
