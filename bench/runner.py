@@ -432,6 +432,10 @@ class Bench:
         *,
         xero_control: bool = False,
     ) -> BillingFigures:
+        if self.config.trigger == "feed":
+            # Read to its end before the month is logged, so that nothing of this month (expenses posted,
+            # time approved) is read before the benchmark asks, once everything is approved.
+            await ps.wait_for_feed_caught_up(within=self.config.step_timeout)
         ps_logged, direct_logged = await self._seed_month(plan, ps_world, direct_world)
         ps_projects = [ps_world[1][index] for index in plan.deals]
         direct_projects = [direct_world[1][index] for index in plan.deals]
@@ -450,8 +454,6 @@ class Bench:
         self.say(f"{label}: direct script billed in {direct_seconds:.1f}s")
 
         # ps-sync: approve everything; from the last approval, the feed poller, billing runs and finance.
-        if self.config.trigger == "feed":
-            await ps.wait_for_feed_caught_up(within=self.config.step_timeout)
         await approve_work(self.ps_settings, ps_logged)
         await self._expect_unbilled(self.ps_settings, ps_projects, plan)
         ps_xero_before = await self._xero_stats(self.ps_settings) if xero_control else None
