@@ -322,16 +322,19 @@ class PsSync:
         watch = FeedWatch() if watch_feed else None
         completed = 0
         while True:
+            # One look at the poller serves both: the stall watch, and whether it has read the feed to its end
+            # (read before the runs are counted, so every run it started before it waited is counted).
+            feed = None
             if watch is not None:
-                watch.check(await self.feed_status(), time.monotonic())
+                feed = await self.feed_status()
+                watch.check(feed, time.monotonic())
             failed = await self.count(
                 f"{scope} AND ExecutionStatus IN ('Failed', 'Terminated', 'TimedOut', 'Canceled')"
             )
             if failed:
                 raise BenchFailure(f"{failed} TimeToBilling runs for {period} failed; see the worker log")
             # With the feed, the last approvals may not have been read yet: done once it waits, caught up.
-            # Read before the runs are counted: every run it started before it waited is then counted.
-            caught_up = watch is None or (await self.feed_status()).waiting
+            caught_up = feed is None or feed.waiting
             # Runs, not projects: work approved after a project's run collected starts it a second run.
             now_completed = await self.count(f"{scope} AND ExecutionStatus = 'Completed'")
             running = await self.count(f"{scope} AND ExecutionStatus = 'Running'")

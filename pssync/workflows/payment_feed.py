@@ -26,8 +26,8 @@ with workflow.unsafe.imports_passed_through():
         ErpPaymentPollerInput,
         ErpPaymentPollerStatus,
         PaymentCursor,
-        PollPaymentsNow,
     )
+    from pssync.workflows.psa_feed_models import PollNow
 
 POLLS_BEFORE_CONTINUE = 200
 # Payment ids remembered from the overlapping window; more than a poll interval's payments in any firm.
@@ -49,7 +49,7 @@ class ErpPaymentPoller:
         self._poll_now = False
 
     @workflow.signal
-    def poll_now(self, request: PollPaymentsNow) -> None:
+    def poll_now(self, request: PollNow) -> None:
         self._poll_now = True
 
     @workflow.query

@@ -1,4 +1,5 @@
-"""The messages of the ErpPaymentPoller: its input, cursor and status.
+"""The messages of the ErpPaymentPoller: its input, cursor and status (its `poll_now` signal takes the
+PSA feed poller's PollNow).
 
 Kept out of the workflow module so that the sandbox, which re-imports that module for every run, does not
 rebuild these pydantic models each time; they pass through as they are plain data.
@@ -35,11 +36,6 @@ class ErpPaymentPollerInput(BaseModel):
     cursor: PaymentCursor | None = None
     payments_seen: int = 0
     invoice_runs_nudged: int = 0
-
-
-class PollPaymentsNow(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    actor: str = "ops"
 
 
 class ErpPaymentPollerStatus(BaseModel):

@@ -6,20 +6,28 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from pssync.sandbox.xero.seed import XeroFinanceUser
 from pssync.workflows.invoice_to_cash import InvoiceToCash
 from pssync.workflows.payment_feed import ErpPaymentPoller
-from pssync.workflows.payment_feed_models import (
-    ErpPaymentPollerInput,
-    ErpPaymentPollerStatus,
-    PollPaymentsNow,
-)
+from pssync.workflows.payment_feed_models import ErpPaymentPollerInput, ErpPaymentPollerStatus
+from pssync.workflows.psa_feed_models import PollNow
 
 from ..support.system import System
 from .helpers import eventually, stamp
 from .test_invoice_to_cash import DAY, _follow_a_new_invoice
+
+
+async def _start_poller(system: System, **changes: float) -> WorkflowHandle[ErpPaymentPoller, None]:
+    # Its own id per test: the business id payment-feed:xero belongs to the running system, not to tests.
+    return await system.client.start_workflow(
+        ErpPaymentPoller.run,
+        ErpPaymentPollerInput(erp="xero", poll_interval_seconds=1, **changes),  # type: ignore[arg-type]
+        id=f"payment-feed:xero:{stamp()}",
+        task_queue=system.task_queue,
+    )
 
 
 async def test_a_payment_polled_from_xero_settles_a_run_that_would_otherwise_check_tomorrow(
@@ -28,14 +36,7 @@ async def test_a_payment_polled_from_xero_settles_a_run_that_would_otherwise_che
     system = dev_system
     # No ingress here, so no Xero webhook reaches the run; it would read its invoice again in a day.
     followed = await _follow_a_new_invoice(system, dev_env, poll_seconds=DAY)
-    poller = await system.client.start_workflow(
-        ErpPaymentPoller.run,
-        ErpPaymentPollerInput(
-            erp="xero", poll_interval_seconds=1, overlap_seconds=5, first_lookback_seconds=0
-        ),
-        id=f"payment-feed:xero:{stamp()}",
-        task_queue=system.task_queue,
-    )
+    poller = await _start_poller(system, overlap_seconds=5, first_lookback_seconds=0)
     finance = XeroFinanceUser.from_settings(system.settings)
     try:
         await eventually(lambda: _polled(poller, 1), what="the first poll")
@@ -52,7 +53,7 @@ async def test_a_payment_polled_from_xero_settles_a_run_that_would_otherwise_che
         assert status.invoice_runs_nudged >= 1
         # Polls that overlap the last window list the payment again; it is passed on only once.
         seen = status.payments_seen
-        await poller.signal(ErpPaymentPoller.poll_now, PollPaymentsNow())
+        await poller.signal(ErpPaymentPoller.poll_now, PollNow())
         after = await eventually(lambda: _polled(poller, status.polls + 2), what="two more polls")
         assert after.payments_seen == seen
     finally:
@@ -78,12 +79,7 @@ async def test_a_poller_that_was_down_catches_up_on_payments_made_meanwhile(
     finally:
         await finance.aclose()
     # Started after the payment, reaching back as a fresh install does: the payment is still passed on.
-    poller = await system.client.start_workflow(
-        ErpPaymentPoller.run,
-        ErpPaymentPollerInput(erp="xero", poll_interval_seconds=1, first_lookback_seconds=600),
-        id=f"payment-feed:xero:{stamp()}",
-        task_queue=system.task_queue,
-    )
+    poller = await _start_poller(system, first_lookback_seconds=600)
     try:
         await followed.seen(
             "the payment made while the poller was down", lambda s: s.amount_paid.amount == part
