@@ -4,21 +4,25 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test lint typecheck unit bench clean
+.PHONY: install run demo test lint typecheck imports unit bench clean
 
 install: $(STAMP)
 
+# The product installs as the `ps-sync` distribution; the development tooling beside it (sandboxes/,
+# devstack/, bench/) is put on the venv's path from this checkout, so it is importable here and never
+# packaged.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -c "import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()['purelib'], 'ps_sync_checkout.pth').write_text(str(pathlib.Path.cwd()) + '\n')"
 	touch $(STAMP)
 
 run: install
-	$(BIN)/pssync dev
+	$(BIN)/python -m devstack run
 
 demo: install
-	$(BIN)/pssync demo
+	$(BIN)/python -m devstack demo
 
 lint: install
 	$(BIN)/ruff check .
@@ -26,14 +30,21 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+imports: install
+	$(BIN)/lint-imports
+
 unit: install
 	$(BIN)/pytest tests/unit -q
 
-test: lint typecheck
+test: lint typecheck imports
 	$(BIN)/pytest -q
 
 bench: install
-	$(BIN)/pssync bench
+	$(BIN)/python -m bench
 
+# Keeps the Tryton install (.data/tryton/venv and its template database): the next `make run` reuses it
+# instead of downloading and initialising it again.
 clean:
-	rm -rf .data .pytest_cache .mypy_cache .ruff_cache
+	find .data -mindepth 1 -maxdepth 1 ! -name tryton -exec rm -rf {} + 2>/dev/null || true
+	find .data/tryton -mindepth 1 -maxdepth 1 ! -name venv ! -name template -exec rm -rf {} + 2>/dev/null || true
+	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pssync.canonical.period import Period
+from canonical.period import Period
 
 
 @dataclass(frozen=True)

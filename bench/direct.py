@@ -15,16 +15,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from pssync.canonical import BillingModel, Contract, CrmWriteBack, Invoice, Period, PostedInvoice
-from pssync.connectors.errors import RateLimited, Timeout, Unavailable
-from pssync.domain.billing_policy import invoice_reference
-from pssync.domain.billing_validation import BillingContext
-from pssync.domain.idempotency import customer_key, invoice_key
-from pssync.domain.project_setup import project_spec
-from pssync.domain.rating import RatedWork, invoice_lines, rate_expenses, rate_milestones, rate_time
-from pssync.domain.readiness import check_readiness
-from pssync.settings import Settings
-from pssync.worker import Connectors, build_connectors
+from canonical import BillingModel, Contract, CrmWriteBack, Invoice, Period, PostedInvoice
+from config import Settings
+from connectors.errors import RateLimited, Timeout, Unavailable
+from domain.billing_policy import invoice_reference
+from domain.billing_validation import BillingContext
+from domain.idempotency import customer_key, invoice_key
+from domain.project_setup import project_spec
+from domain.rating import RatedWork, invoice_lines, rate_expenses, rate_milestones, rate_time
+from domain.readiness import check_readiness
+from worker import Connectors, build_connectors
 
 T = TypeVar("T")
 MARK_BILLED_CHUNK = 500

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from pssync.canonical import Money, Period
+from canonical import Money, Period
 
 ROLES = ("Partner", "Senior Consultant", "Consultant", "Analyst")
 BASE_RATES: dict[str, dict[str, str]] = {

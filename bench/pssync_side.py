@@ -18,16 +18,18 @@ from typing import Any
 import httpx
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
+from activities.billing_starter import StartBillingInput, StarterActivities
 from bench.seeding import DealRecord, salesforce
-from pssync.activities.billing_starter import StartBillingInput, StarterActivities
-from pssync.connectors.http import pooled
-from pssync.operations import ensure_feed_poller, ensure_payment_pollers
-from pssync.settings import Settings
-from pssync.workflows.opportunity_to_project import OpportunityToProjectResult
-from pssync.workflows.opportunity_to_project import workflow_id as o2p_id
-from pssync.workflows.psa_feed import PollNow, PsaFeedPoller, PsaFeedPollerStatus
-from pssync.workflows.psa_feed import workflow_id as feed_id
-from pssync.workflows.time_to_billing import workflow_id as ttb_id
+from config import Settings
+from connectors.http import pooled
+from runs.opportunity_to_project import OpportunityToProjectResult
+from runs.opportunity_to_project import workflow_id as o2p_id
+from runs.psa_feed import PollNow, PsaFeedPollerStatus
+from runs.psa_feed import workflow_id as feed_id
+from runs.starts import ensure_feed_poller, ensure_payment_pollers
+from runs.time_to_billing import PendingApproval
+from runs.time_to_billing import workflow_id as ttb_id
+from workflows.psa_feed import PsaFeedPoller
 
 # Result waits and describes in flight at once: the dev server refuses thousands of concurrent polls.
 RESULT_WAITS = 64
@@ -188,7 +190,7 @@ class PsSync:
     ) -> None:
         await ensure_feed_poller(
             self.client,
-            self.settings.model_copy(update={"kantata_poll_interval_seconds": poll_interval}),
+            self.settings.model_copy(update={"psa_poll_interval_seconds": poll_interval}),
             billing_settle_seconds=settle_seconds,
             invoice_poll_interval_seconds=invoice_poll_seconds,
         )
@@ -259,22 +261,33 @@ class PsSync:
         ) as ingress:
 
             async def approve(project_id: str) -> None:
+                # Finance decides on what it sees: the waiting invoice's version and total.
+                pending = await self.client.get_workflow_handle(ttb_id(project_id, period)).query(
+                    "pending_approval", result_type=PendingApproval
+                )
+                if pending is None:
+                    return
+                body = {
+                    "invoice_version": pending.version,
+                    "expected_total": pending.total.model_dump(mode="json"),
+                }
                 for attempt in range(1, APPROVAL_ATTEMPTS + 1):
                     try:
                         async with gate:
                             response = await ingress.post(
                                 f"/billing-runs/{project_id}/{period}/approve",
-                                json={"approver": "finance.bench@northwind.example"},
+                                json=body,
                                 headers={"Authorization": f"Bearer {self._finance_token}"},
                             )
                     except httpx.TransportError:
-                        # Approving twice is harmless (the run takes the first decision); giving up on a
-                        # dropped connection would fail a whole benchmark over one lost reply.
+                        # Giving up on a dropped connection would fail a whole benchmark over one lost reply;
+                        # a second attempt after one that landed is told the invoice is already approved.
                         if attempt == APPROVAL_ATTEMPTS:
                             raise
                         continue
-                    # After a lost reply the first attempt may have landed and the run moved on.
-                    if response.status_code == 200 or (attempt > 1 and response.status_code == 404):
+                    if response.status_code == 200 or (
+                        attempt > 1 and response.status_code in (404, 409) and "approved" in response.text
+                    ):
                         return
                     raise BenchFailure(
                         f"approval of {project_id} refused: {response.status_code} {response.text}"

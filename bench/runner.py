@@ -54,9 +54,9 @@ from bench.seeding import (
     unbilled,
 )
 from bench.stacks import Worlds
-from pssync.canonical import Period
-from pssync.settings import Settings
-from pssync.temporal_client import connect_client
+from canonical import Period
+from config import Settings
+from runs.client import connect_client
 
 WORKFLOW_TYPES = (
     "OpportunityToProject",

@@ -17,11 +17,11 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from bench.firm import RATE_CARD_SETS, DealPlan, Firm, WorkPlan
-from pssync.canonical import Money
-from pssync.connectors.kantata.mapping import subunits
-from pssync.sandbox.kantata.seed import BULK, KantataSeeder
-from pssync.sandbox.salesforce.seed import SalesforceSeeder
-from pssync.settings import Settings
+from canonical import Money
+from config import Settings
+from connectors.kantata.mapping import subunits
+from sandboxes.kantata.seed import BULK, KantataSeeder
+from sandboxes.salesforce.seed import SalesforceSeeder
 
 T = TypeVar("T")
 # Parallel requests while seeding: enough to keep a sandbox busy, few enough not to starve it.
@@ -72,7 +72,7 @@ def kantata(settings: Settings) -> KantataSeeder:
     return KantataSeeder(
         base_url=settings.kantata_base_url,
         client_id=settings.kantata_client_id,
-        client_secret=settings.kantata_client_secret,
+        client_secret=settings.kantata_client_secret.get_secret_value(),
     )
 
 
@@ -80,7 +80,7 @@ def salesforce(settings: Settings) -> SalesforceSeeder:
     return SalesforceSeeder(
         settings.salesforce_base_url,
         client_id=settings.salesforce_client_id,
-        client_secret=settings.salesforce_client_secret,
+        client_secret=settings.salesforce_client_secret.get_secret_value(),
         api_version=settings.salesforce_api_version,
     )
 
@@ -281,7 +281,7 @@ async def complete_milestones(settings: Settings, projects: Mapping[int, str], d
 async def unbilled(settings: Settings, projects: Sequence[str], period: str) -> dict[str, int]:
     """Approved, billable, not yet invoiced time entries and expenses in the month on these projects:
     the check that billing finished (zero) and the count a run starts from."""
-    from pssync.canonical import Period
+    from canonical import Period
 
     month = Period(value=period)
     counts: dict[str, int] = defaultdict(int)

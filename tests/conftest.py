@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from pssync.devstack.tryton import DEFAULT_HOME, TrytonServer, ensure_template, free_port
+from devstack.tryton import DEFAULT_HOME, TrytonServer, ensure_template, free_port
 
 from .support.system import Sandboxes, serving_sandboxes
 from .support.temporal import start_dev_server, start_time_skipping

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from pssync.cli import main
-from pssync.devstack.story import BILLING_MODEL, SERVICE_CODE, Story, previous_period
-from pssync.ledger.repository import get_exception, list_exceptions
-from pssync.sandbox.salesforce.seed import SalesforceSeeder
-from pssync.schedules import reconciliation_schedule_id, reference_sync_schedule_id
-from pssync.workflows.opportunity_to_project import OpportunityToProjectResult
+from cli import main
+from devstack.story import BILLING_MODEL, SERVICE_CODE, Story, previous_period
+from ledger.repository import get_exception, list_exceptions
+from runs.opportunity_to_project import OpportunityToProjectResult
+from runs.schedules import reconciliation_schedule_id, reference_sync_schedule_id
+from sandboxes.salesforce.seed import SalesforceSeeder
 
 from .support.system import Sandboxes, System, running_system
 from .support.temporal import target_of

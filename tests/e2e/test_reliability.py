@@ -12,15 +12,15 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from pssync.devstack.story import UK_DEAL, Story, previous_period
-from pssync.operations import ensure_feed_poller
-from pssync.sandbox.faults import FaultConfig
-from pssync.sandbox.xero.seed import XeroFinanceUser
-from pssync.workflows.invoice_to_cash import InvoiceToCashResult
-from pssync.workflows.opportunity_to_project import OpportunityToProjectResult
-from pssync.workflows.opportunity_to_project import workflow_id as o2p_id
-from pssync.workflows.time_to_billing import TimeToBillingResult
-from pssync.workflows.time_to_billing import workflow_id as ttb_id
+from devstack.story import UK_DEAL, Story, previous_period
+from runs.invoice_to_cash import InvoiceToCashResult
+from runs.opportunity_to_project import OpportunityToProjectResult
+from runs.opportunity_to_project import workflow_id as o2p_id
+from runs.starts import ensure_feed_poller
+from runs.time_to_billing import TimeToBillingResult
+from runs.time_to_billing import workflow_id as ttb_id
+from sandboxes.faults import FaultConfig
+from sandboxes.xero.seed import XeroFinanceUser
 
 from ..support.system import Sandboxes, System, running_system
 from ..support.temporal import target_of

@@ -11,11 +11,11 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from pssync.canonical import InvoiceState
-from pssync.devstack.story import EU_DEAL, UK_DEAL, DealOutcome, Story, previous_period
-from pssync.devstack.tryton import TrytonServer
-from pssync.ledger.repository import find_external_id, get_posting, postings_for
-from pssync.operations import ensure_feed_poller, ensure_payment_pollers
+from canonical import InvoiceState
+from devstack.story import EU_DEAL, UK_DEAL, DealOutcome, Story, previous_period
+from devstack.tryton import TrytonServer
+from ledger.repository import find_external_id, get_posting, postings_for
+from runs.starts import ensure_feed_poller, ensure_payment_pollers
 
 from ..support.system import Sandboxes, System, running_system
 from ..support.temporal import target_of

@@ -7,7 +7,7 @@ import base64
 import httpx
 from temporalio.api.common.v1 import Payload
 
-from pssync.codec import EncryptionCodec
+from runs.codec import EncryptionCodec
 
 from ..support.system import System
 

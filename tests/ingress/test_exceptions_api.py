@@ -4,19 +4,21 @@ list, retry, fix-and-retry, skip and resolve with role tokens, and the ops page.
 from __future__ import annotations
 
 import base64
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from pssync.devstack.story import BILLING_MODEL, SERVICE_CODE, Story, previous_period
-from pssync.ledger.repository import open_exception
-from pssync.sandbox.salesforce.seed import SalesforceSeeder
-from pssync.workflows.exceptions import ExceptionActionResult
-from pssync.workflows.opportunity_to_project import OpportunityToProjectResult
-from pssync.workflows.opportunity_to_project import workflow_id as o2p_id
-from pssync.workflows.time_to_billing import TimeToBilling
+from devstack.story import BILLING_MODEL, SERVICE_CODE, Story, previous_period
+from ingress.identity import mint_dev_token
+from ledger.repository import open_exception
+from runs.exception_action import ExceptionActionResult
+from runs.opportunity_to_project import OpportunityToProjectResult
+from runs.opportunity_to_project import workflow_id as o2p_id
+from sandboxes.salesforce.seed import SalesforceSeeder
+from workflows.time_to_billing import TimeToBilling
 
 from ..support.system import System
 from ..workflows.helpers import eventually, project_from_a_won_deal, start_billing
@@ -26,9 +28,15 @@ def token_for(system: System, role: str) -> str:
     return next(token for token, has in system.settings.token_roles().items() if has == role)
 
 
+# The person acting is whoever the token names: the ledger records them, never a name from the body.
+PEOPLE = {"ops": "sales.ops", "finance": "finance.lead"}
+
+
 def ingress(system: System, role: str | None = "ops") -> httpx.AsyncClient:
     assert system.ingress is not None
-    headers = {"Authorization": f"Bearer {token_for(system, role)}"} if role else {}
+    headers = (
+        {"Authorization": f"Bearer {mint_dev_token(system.settings, PEOPLE[role], role)}"} if role else {}
+    )
     return httpx.AsyncClient(base_url=system.ingress.url, headers=headers, timeout=30)
 
 
@@ -91,7 +99,7 @@ async def test_exception_endpoints_refuse_requests_without_a_known_role_token(sy
         assert (await anonymous.get("/exceptions")).status_code == 401
         forged = await anonymous.get("/exceptions", headers={"Authorization": "Bearer forged"})
         assert forged.status_code == 401
-        assert (await anonymous.post("/exceptions/1/retry", json={"actor": "x"})).status_code == 401
+        assert (await anonymous.post("/exceptions/1/retry", json={})).status_code == 401
 
 
 async def test_an_incomplete_deal_is_listed_with_owner_reason_offending_record_age_and_run_link(
@@ -132,7 +140,7 @@ async def test_retry_after_the_deal_is_fixed_in_the_crm_continues_the_same_run_a
         await system.client.get_workflow_handle(handle.id).describe()
     ).run_id
     async with ingress(system) as api:
-        again = await api.post(f"/exceptions/{outcome.exception_id}/retry", json={"actor": "sales.ops"})
+        again = await api.post(f"/exceptions/{outcome.exception_id}/retry", json={})
     assert again.status_code == 409 and "resolved" in again.text
 
 
@@ -145,7 +153,6 @@ async def test_fix_and_retry_writes_the_corrected_fields_to_the_crm_before_retry
         response = await api.post(
             f"/exceptions/{item['id']}/fix",
             json={
-                "actor": "sales.ops",
                 "corrected_fields": {"tax_code": "ZERORATEDOUTPUT"},
                 "note": "export",
             },
@@ -175,7 +182,7 @@ async def test_a_correction_the_crm_refuses_puts_the_item_back_in_the_queue_sayi
         # JPY is a currency code, but not one this org's restricted currency picklist holds.
         response = await api.post(
             f"/exceptions/{item['id']}/fix",
-            json={"actor": "sales.ops", "corrected_fields": {"currency": "JPY"}},
+            json={"corrected_fields": {"currency": "JPY"}},
         )
     assert response.status_code == 202, response.text
     action = system.client.get_workflow_handle(
@@ -187,8 +194,9 @@ async def test_a_correction_the_crm_refuses_puts_the_item_back_in_the_queue_sayi
     async with ingress(system) as api:
         reopened = (await api.get(f"/exceptions/{item['id']}")).json()
     assert reopened["status"] == "open" and reopened["attempts"] == 1
-    assert reopened["resolution"]["note"].startswith(
-        "fix by sales.ops (currency=JPY): the correction was refused"
+    assert re.match(
+        r"fix by sales\.ops <dev:[0-9a-f-]+> \(currency=JPY\): the correction was refused",
+        reopened["resolution"]["note"],
     )
 
 
@@ -201,11 +209,11 @@ async def test_fix_with_a_field_the_process_cannot_correct_is_refused_naming_the
     async with ingress(system) as api:
         unknown = await api.post(
             f"/exceptions/{item['id']}/fix",
-            json={"actor": "sales.ops", "corrected_fields": {"colour": "blue"}},
+            json={"corrected_fields": {"colour": "blue"}},
         )
         bad_value = await api.post(
             f"/exceptions/{item['id']}/fix",
-            json={"actor": "sales.ops", "corrected_fields": {"currency": "pounds"}},
+            json={"corrected_fields": {"currency": "pounds"}},
         )
         still = (await api.get(f"/exceptions/{item['id']}")).json()
     assert unknown.status_code == 422
@@ -227,9 +235,7 @@ async def test_time_to_billing_items_take_no_corrected_fields_they_are_fixed_in_
             record={"project_id": "30100999", "period": "2026-10", "kind": "time_entry", "ids": ["1"]},
         )
     async with ingress(system) as api:
-        response = await api.post(
-            f"/exceptions/{item.id}/fix", json={"actor": "finance", "corrected_fields": {"rate": "150"}}
-        )
+        response = await api.post(f"/exceptions/{item.id}/fix", json={"corrected_fields": {"rate": "150"}})
     assert response.status_code == 422 and "fix the record in its source system" in response.text
 
 
@@ -238,11 +244,9 @@ async def test_skip_needs_a_reason_and_a_skipped_item_cannot_be_retried(system: 
     item = await exception_for(system, opportunity_id)
 
     async with ingress(system) as api:
-        without_reason = await api.post(f"/exceptions/{item['id']}/skip", json={"actor": "sales.ops"})
-        skipped = await api.post(
-            f"/exceptions/{item['id']}/skip", json={"actor": "sales.ops", "reason": "deal lost after all"}
-        )
-        retried = await api.post(f"/exceptions/{item['id']}/retry", json={"actor": "sales.ops"})
+        without_reason = await api.post(f"/exceptions/{item['id']}/skip", json={})
+        skipped = await api.post(f"/exceptions/{item['id']}/skip", json={"reason": "deal lost after all"})
+        retried = await api.post(f"/exceptions/{item['id']}/retry", json={})
     assert without_reason.status_code == 422
     assert without_reason.json()["problems"][0]["field"] == "reason"
     assert skipped.status_code == 200
@@ -257,7 +261,7 @@ async def test_finance_reads_every_item_but_acts_only_on_items_finance_owns(syst
 
     async with ingress(system, role="finance") as finance:
         read = await finance.get(f"/exceptions/{item['id']}")
-        retry = await finance.post(f"/exceptions/{item['id']}/retry", json={"actor": "finance.lead"})
+        retry = await finance.post(f"/exceptions/{item['id']}/retry", json={})
     assert read.status_code == 200
     assert retry.status_code == 403 and "sales_ops" in retry.text
 
@@ -265,7 +269,7 @@ async def test_finance_reads_every_item_but_acts_only_on_items_finance_owns(syst
 async def test_unknown_exception_gets_404(system: System) -> None:
     async with ingress(system) as api:
         assert (await api.get("/exceptions/999999")).status_code == 404
-        assert (await api.post("/exceptions/999999/retry", json={"actor": "x"})).status_code == 404
+        assert (await api.post("/exceptions/999999/retry", json={})).status_code == 404
 
 
 async def test_ops_page_shows_invoices_awaiting_approval_and_exceptions_by_owner_linked_to_temporal(

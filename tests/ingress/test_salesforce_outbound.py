@@ -9,17 +9,13 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from pssync.devstack.story import UK_DEAL, Story
-from pssync.ingress.app import create_app as create_ingress
-from pssync.sandbox.salesforce.outbound import render_envelope
-from pssync.sandbox.salesforce.seed import SalesforceSeeder
-from pssync.sandbox.serve import serve_in_thread
-from pssync.workflows.opportunity_to_project import (
-    OpportunityToProject,
-    OpportunityToProjectResult,
-    OpportunityToProjectStatus,
-    workflow_id,
-)
+from devstack.story import UK_DEAL, Story
+from ingress.app import create_app as create_ingress
+from runs.opportunity_to_project import OpportunityToProjectResult, OpportunityToProjectStatus, workflow_id
+from sandboxes.salesforce.outbound import render_envelope
+from sandboxes.salesforce.seed import SalesforceSeeder
+from sandboxes.serve import serve_in_thread
+from workflows.opportunity_to_project import OpportunityToProject
 
 from ..support.system import System
 from ..support.temporal import target_of
@@ -57,7 +53,11 @@ def post(system: System, body: bytes, *, token: str | None = "default") -> httpx
     params = (
         {}
         if token is None
-        else {"token": system.settings.salesforce_outbound_token if token == "default" else token}
+        else {
+            "token": system.settings.salesforce_outbound_token.get_secret_value()
+            if token == "default"
+            else token
+        }
     )
     return httpx.post(
         f"{system.ingress.url}{PATH}",
@@ -200,7 +200,7 @@ async def test_a_notification_temporal_cannot_record_is_not_acked_so_salesforce_
         async with httpx.AsyncClient(base_url=broken.url) as http:
             refused = await http.post(
                 PATH,
-                params={"token": system.settings.salesforce_outbound_token},
+                params={"token": system.settings.salesforce_outbound_token.get_secret_value()},
                 content=body,
                 headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'},
             )

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from pssync.ledger.database import Database
-from pssync.ledger.tables import Base
+from ledger.database import Database
+from ledger.tables import Base
 
 from .support import DIALECTS, EmptyDatabases
 

@@ -5,10 +5,10 @@ from decimal import Decimal
 
 import pytest
 
-from pssync.canonical import Money
-from pssync.ledger.database import Database
-from pssync.ledger.errors import InvalidLedgerInput
-from pssync.ledger.repository import append_audit, audit_trail
+from canonical import Money
+from ledger.database import Database
+from ledger.errors import InvalidLedgerInput
+from ledger.repository import append_audit, audit_trail
 
 
 def _append(

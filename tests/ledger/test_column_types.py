@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from pssync.ledger.column_types import fixed_point
+from ledger.column_types import fixed_point
 
 
 def test_fixed_point_pads_to_the_scale_without_changing_the_value() -> None:

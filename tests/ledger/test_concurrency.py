@@ -12,11 +12,11 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from pssync.canonical import Money
-from pssync.ledger.database import Database
-from pssync.ledger.errors import CrosswalkConflict
-from pssync.ledger.repository import link_ids, open_exception, record_posting
-from pssync.ledger.tables import Base, ExceptionEntry, IdMap, Posting
+from canonical import Money
+from ledger.database import Database
+from ledger.errors import CrosswalkConflict
+from ledger.repository import link_ids, open_exception, record_posting
+from ledger.tables import Base, ExceptionEntry, IdMap, Posting
 
 
 class Worker(threading.Thread):

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pssync.canonical import BillingModel, Contract, Money, ProjectContract
-from pssync.ledger.database import Database
-from pssync.ledger.repository import get_contract, save_contract
+from canonical import BillingModel, Contract, Money, ProjectContract
+from ledger.database import Database
+from ledger.repository import get_contract, save_contract
 
 
 def _contract(**overrides: object) -> ProjectContract:

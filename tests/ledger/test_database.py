@@ -10,9 +10,9 @@ from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from pssync.ledger.database import Database
-from pssync.ledger.repository import find_external_id, link_ids
-from pssync.ledger.tables import IdMap
+from ledger.database import Database
+from ledger.repository import find_external_id, link_ids
+from ledger.tables import IdMap
 
 from .support import EmptyDatabases
 

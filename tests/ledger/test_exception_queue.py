@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from pssync.canonical import ExceptionOwner
-from pssync.ledger.database import Database
-from pssync.ledger.errors import ExceptionNotFound, InvalidExceptionTransition, InvalidLedgerInput
-from pssync.ledger.records import ExceptionItem
-from pssync.ledger.repository import (
+from canonical import ExceptionOwner
+from ledger.database import Database
+from ledger.errors import ExceptionNotFound, InvalidExceptionTransition, InvalidLedgerInput
+from ledger.records import ExceptionItem
+from ledger.repository import (
     act_on_exception,
     exception_counts_by_owner,
     get_exception,
@@ -19,8 +19,8 @@ from pssync.ledger.repository import (
     list_exceptions,
     open_exception,
 )
-from pssync.ledger.tables import ExceptionEntry
-from pssync.ledger.vocab import ExceptionAction, ExceptionStatus
+from ledger.tables import ExceptionEntry
+from ledger.vocab import ExceptionAction, ExceptionStatus
 
 DEDUPE = "time_to_billing:P-100:2025-03:entry:TE-77"
 

@@ -15,10 +15,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from pssync.canonical import Money
-from pssync.ledger.database import MIGRATIONS_PATH, Database, alembic_config
-from pssync.ledger.repository import link_ids, open_exception, record_posting
-from pssync.ledger.tables import Base
+from canonical import Money
+from ledger.database import MIGRATIONS_PATH, Database, alembic_config
+from ledger.repository import link_ids, open_exception, record_posting
+from ledger.tables import Base
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LEDGER_TABLES = {table.name for table in Base.metadata.sorted_tables}

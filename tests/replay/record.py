@@ -14,11 +14,13 @@ from pathlib import Path
 
 from temporalio.client import WorkflowExecutionStatus
 
-from pssync.devstack.story import EU_DEAL, UK_DEAL, Story
-from pssync.devstack.tryton import DEFAULT_HOME, TrytonServer, free_port
-from pssync.operations import ensure_feed_poller, ensure_payment_pollers
-from pssync.workflows.reconciliation import Reconciliation, ReconciliationInput
-from pssync.workflows.reference_sync import ReferenceSync, ReferenceSyncInput
+from devstack.story import EU_DEAL, UK_DEAL, Story
+from devstack.tryton import DEFAULT_HOME, TrytonServer, free_port
+from runs.reconciliation import ReconciliationInput
+from runs.reference_sync import ReferenceSyncInput
+from runs.starts import ensure_feed_poller, ensure_payment_pollers
+from workflows.reconciliation import Reconciliation
+from workflows.reference_sync import ReferenceSync
 
 from ..support.system import running_system, serving_sandboxes
 from ..support.temporal import start_dev_server, target_of
@@ -49,13 +51,15 @@ async def record() -> list[Path]:
                 period = outcomes[0].billing_workflow.rsplit(":", 1)[-1]
                 await system.client.execute_workflow(
                     ReferenceSync.run,
-                    ReferenceSyncInput(entities=tuple(system.settings.entities)),
+                    ReferenceSyncInput(entities=tuple(system.settings.entities), psa=system.settings.psa),
                     id="reference-sync:recording",
                     task_queue=system.task_queue,
                 )
                 await system.client.execute_workflow(
                     Reconciliation.run,
-                    ReconciliationInput(period=period, entities=tuple(system.settings.entities)),
+                    ReconciliationInput(
+                        period=period, entities=tuple(system.settings.entities), psa=system.settings.psa
+                    ),
                     id=f"reconciliation:recording:{period}",
                     task_queue=system.task_queue,
                 )

@@ -9,9 +9,9 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from pssync.codec import data_converter
-from pssync.settings import Settings
-from pssync.worker import WORKFLOWS
+from config import Settings
+from runs.codec import data_converter
+from worker import WORKFLOWS
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 

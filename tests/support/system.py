@@ -13,25 +13,28 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 from temporalio.client import Client
 
-from pssync.devstack.tryton import TrytonServer
-from pssync.ingress.app import create_app as create_ingress
-from pssync.ledger.database import Database
-from pssync.sandbox.kantata.app import create_app as create_kantata
-from pssync.sandbox.kantata.config import KantataSandboxConfig
-from pssync.sandbox.salesforce.app import create_app as create_salesforce
-from pssync.sandbox.salesforce.config import SalesforceSandboxConfig
-from pssync.sandbox.serve import ServedApp, free_port, serve_in_thread
-from pssync.sandbox.xero import WebhookConfig, XeroSandboxConfig
-from pssync.sandbox.xero import create_app as create_xero
-from pssync.settings import Settings
-from pssync.worker import Connectors, build_connectors, build_worker
+from config import Settings
+from devstack.tryton import TrytonServer
+from ingress.app import create_app as create_ingress
+from ledger.database import Database
+from sandboxes.kantata.app import create_app as create_kantata
+from sandboxes.kantata.config import KantataSandboxConfig
+from sandboxes.salesforce.app import create_app as create_salesforce
+from sandboxes.salesforce.config import SalesforceSandboxConfig
+from sandboxes.serve import ServedApp, free_port, serve_in_thread
+from sandboxes.xero import WebhookConfig, XeroSandboxConfig
+from sandboxes.xero import create_app as create_xero
+from worker import Connectors, build_connectors, build_worker
 
 DEFAULTS = Settings()
 # Webhook retries on a test schedule (the vendors' real schedules span hours).
 TEST_WEBHOOKS = WebhookConfig(
-    key=DEFAULTS.xero_webhook_key, batch_window_ms=20, retry_delays_seconds=(0.05, 0.2, 0.5)
+    key=DEFAULTS.xero_webhook_key.get_secret_value(),
+    batch_window_ms=20,
+    retry_delays_seconds=(0.05, 0.2, 0.5),
 )
 
 
@@ -43,7 +46,7 @@ class Sandboxes:
 
     def point_webhooks_at(self, ingress_url: str | None, settings: Settings) -> None:
         outbound = (
-            f"{ingress_url}/webhooks/salesforce/outbound-messages?token={settings.salesforce_outbound_token}"
+            f"{ingress_url}/webhooks/salesforce/outbound-messages?token={settings.salesforce_outbound_token.get_secret_value()}"
             if ingress_url
             else None
         )
@@ -53,7 +56,7 @@ class Sandboxes:
         webhooks = TEST_WEBHOOKS.model_copy(
             update={
                 "url": f"{ingress_url}/webhooks/xero" if ingress_url else None,
-                "key": settings.xero_webhook_key,
+                "key": settings.xero_webhook_key.get_secret_value(),
             }
         )
         httpx.put(f"{self.xero.url}/_sandbox/webhooks", json=webhooks.model_dump()).raise_for_status()
@@ -132,7 +135,7 @@ async def running_system(
                     "tryton_url": tryton.url,
                     "tryton_database": tryton.database,
                     "tryton_user": tryton.user,
-                    "tryton_password": tryton.password,
+                    "tryton_password": SecretStr(tryton.password),
                 }
                 if tryton
                 else {}

@@ -11,9 +11,9 @@ from temporalio.api.workflowservice.v1 import ListOpenWorkflowExecutionsRequest
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from pssync.codec import data_converter
-from pssync.settings import Settings
-from pssync.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+from config import Settings
+from runs.codec import data_converter
+from runs.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 BIN = Path(sys.executable).parent
 

@@ -6,9 +6,9 @@ its question with "Overpayment", exactly as the client's Pay button does.
 
 from __future__ import annotations
 
-from pssync.canonical import Money
-from pssync.connectors.tryton.connector import TrytonConnector
-from pssync.connectors.tryton.rpc import next_view_state, view_values
+from canonical import Money
+from connectors.tryton.connector import TrytonConnector
+from connectors.tryton.rpc import next_view_state, view_values
 
 
 async def register_overpayment(

@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from pssync.canonical import (
+from canonical import (
     BillingModel,
     Contract,
     Expense,
@@ -20,7 +20,7 @@ from pssync.canonical import (
     Task,
     TimeEntry,
 )
-from pssync.domain.billing_validation import BillingContext
+from domain.billing_validation import BillingContext
 
 UK = LegalEntity(
     code="UK",

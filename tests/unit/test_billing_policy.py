@@ -1,7 +1,7 @@
 from datetime import date
 
-from pssync.canonical import BillingModel, Contract, ExceptionOwner, Money
-from pssync.domain.billing_policy import (
+from canonical import BillingModel, Contract, ExceptionOwner, Money
+from domain.billing_policy import (
     BillingHistory,
     PriorPosting,
     allowance_for,
@@ -14,8 +14,8 @@ from pssync.domain.billing_policy import (
     next_period,
     retainer_fee,
 )
-from pssync.domain.billing_validation import RejectedItem
-from pssync.domain.service_catalog import template_for
+from domain.billing_validation import RejectedItem
+from domain.service_catalog import template_for
 
 from .billing_fixtures import CONTRACT, UK
 

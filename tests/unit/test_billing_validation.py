@@ -1,5 +1,5 @@
-from pssync.canonical import ExceptionOwner, Money
-from pssync.domain.billing_validation import RatedTime, RejectedItem, check_expense, check_time_entry
+from canonical import ExceptionOwner, Money
+from domain.billing_validation import RatedTime, RejectedItem, check_expense, check_time_entry
 
 from .billing_fixtures import context, entry, expense
 

@@ -1,6 +1,6 @@
 from datetime import UTC, datetime
 
-from pssync.domain.business_days import add_business_days
+from domain.business_days import add_business_days
 
 
 def test_two_business_days_from_thursday_is_monday():

@@ -9,7 +9,7 @@ import pytest
 from cryptography.exceptions import InvalidTag
 from temporalio.api.common.v1 import Payload
 
-from pssync.codec import EncryptionCodec, UnknownKey, parse_keys
+from runs.codec import EncryptionCodec, UnknownKey, parse_keys
 
 OLD, NEW = os.urandom(32), os.urandom(32)
 

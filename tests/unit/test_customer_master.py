@@ -1,5 +1,5 @@
-from pssync.canonical import Account, ErpCustomer, name_key, tax_number_key
-from pssync.domain.customer_master import describe, duplicates
+from canonical import Account, ErpCustomer, name_key, tax_number_key
+from domain.customer_master import describe, duplicates
 
 ACCOUNT = Account(id="001A", name="Globex  Ltd", tax_number="GB 123 456 789")
 

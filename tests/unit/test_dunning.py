@@ -1,7 +1,7 @@
 from datetime import UTC, date, datetime
 
-from pssync.canonical import InvoiceState, Money, ReceivablesSummary
-from pssync.domain import dunning
+from canonical import InvoiceState, Money, ReceivablesSummary
+from domain import dunning
 
 DUE = date(2025, 3, 31)
 

@@ -8,7 +8,7 @@ import time
 import httpx
 import uvicorn
 
-from pssync.connectors.http import IDLE_CONNECTION_SECONDS, build_client
+from connectors.http import IDLE_CONNECTION_SECONDS, build_client
 
 SERVER_IDLE_CLOSE = IDLE_CONNECTION_SECONDS + 1.0
 REPLY = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"

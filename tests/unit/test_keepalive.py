@@ -7,7 +7,7 @@ import asyncio
 from temporalio import activity
 from temporalio.testing import ActivityEnvironment
 
-from pssync.activities.keepalive import heartbeating
+from activities.keepalive import heartbeating
 
 
 @activity.defn

@@ -1,4 +1,4 @@
-from pssync.observability.logging import redact
+from observability.logging import redact
 
 
 def test_secrets_and_personal_data_are_redacted_by_key_at_any_depth_of_one_dict():

@@ -3,7 +3,7 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from pssync.canonical import InvoiceLine, Money
+from canonical import InvoiceLine, Money
 
 
 def test_money_refuses_float_amounts():

@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from pssync.canonical import (
+from canonical import (
     Account,
     Address,
     BillingModel,
@@ -12,9 +12,9 @@ from pssync.canonical import (
     Money,
     Opportunity,
 )
-from pssync.domain.project_setup import NotReady, billing_schedule, monthly_retainer, project_spec
-from pssync.domain.service_catalog import CATALOG, MilestoneShare, ServiceTemplate
-from pssync.settings import default_entities
+from config import default_entities
+from domain.project_setup import NotReady, billing_schedule, monthly_retainer, project_spec
+from domain.service_catalog import CATALOG, MilestoneShare, ServiceTemplate
 
 UK = next(e for e in default_entities() if e.code == "UK")
 

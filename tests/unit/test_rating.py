@@ -1,9 +1,9 @@
 from datetime import date
 from decimal import Decimal
 
-from pssync.canonical import BillingModel, ExceptionOwner, Milestone, MilestoneCharge, Money
-from pssync.domain.idempotency import invoice_key
-from pssync.domain.rating import (
+from canonical import BillingModel, ExceptionOwner, Milestone, MilestoneCharge, Money
+from domain.idempotency import invoice_key
+from domain.rating import (
     REJECTED_KEPT,
     Allowance,
     RatedWork,

@@ -1,8 +1,8 @@
 from decimal import Decimal
 
-from pssync.canonical import Account, Address, BillingModel, Contact, Money, Opportunity
-from pssync.domain.readiness import check_readiness
-from pssync.settings import default_entities
+from canonical import Account, Address, BillingModel, Contact, Money, Opportunity
+from config import default_entities
+from domain.readiness import check_readiness
 
 ENTITIES = default_entities()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from pssync.canonical import BillingModel, ExceptionOwner, Expense, InvoiceState, Money, TimeEntry
-from pssync.domain.reconcile import (
+from canonical import BillingModel, ExceptionOwner, Expense, InvoiceState, Money, TimeEntry
+from domain.reconcile import (
     ContractTerms,
     ErpInvoiceFacts,
     PostingFacts,
@@ -17,6 +17,7 @@ from pssync.domain.reconcile import (
     reconcile_project,
     render_table,
     tally_work,
+    tolerance,
 )
 
 TM = ContractTerms(billing_model=BillingModel.TIME_AND_MATERIALS)
@@ -250,3 +251,18 @@ def test_the_table_has_one_line_per_project_with_counts_and_amounts() -> None:
     assert table[0].split()[:4] == ["entity", "period", "project", "cur"]
     assert table[2].split() == ["UK", "2026-10", "P1", "GBP", "1", "1,200.00", "1", "1", "1,200.00", "1",
                                 "1,200.00", "0", "0.00", "ok"]  # fmt: skip
+
+
+def test_an_invoice_rated_at_the_erps_quantity_places_is_in_agreement_with_the_psas_exact_hours() -> None:
+    # 505 minutes at 165.75: the PSA values 1,395.0625 exactly; Xero bills 8.4167 h = 1,395.07.
+    allowed = tolerance("GBP", 1, top_rate=Decimal("165.75"), quantity_places=4)
+    assert abs(Decimal(505) / 60 * Decimal("165.75") - Decimal("1395.07")) <= allowed
+    # Tryton keeps 2 places: 8.42 h = 1,395.62, more than half a penny off, and still within the bound.
+    allowed = tolerance("EUR", 1, top_rate=Decimal("165.75"), quantity_places=2)
+    assert abs(Decimal(505) / 60 * Decimal("165.75") - Decimal("1395.62")) <= allowed
+    # A real mismatch stays one: a line off by a whole step is beyond it.
+    assert Decimal("165.75") / 100 > allowed
+
+
+def test_evidence_without_quantity_places_keeps_half_a_minor_unit_per_line() -> None:
+    assert tolerance("GBP", 3, top_rate=Decimal("165.75")) == Decimal("0.015")

@@ -1,5 +1,5 @@
-from pssync.canonical import InvoiceState, Money, ReceivablesSummary
-from pssync.domain.settlement import settlement
+from canonical import InvoiceState, Money, ReceivablesSummary
+from domain.settlement import settlement
 
 
 def _summary(state: InvoiceState, *, due: str, paid: str, credited: str, total: str = "1210.00"):  # type: ignore[no-untyped-def]

@@ -1,6 +1,6 @@
 """The Xero client paces itself under the per-minute limit instead of collecting 429s."""
 
-from pssync.connectors.xero.pacing import MinutePacer
+from connectors.xero.pacing import MinutePacer
 
 
 class Clock:

@@ -10,24 +10,24 @@ from typing import Any
 
 from temporalio.client import WorkflowHandle
 
-from pssync.canonical import Money, Period, ProjectContract
-from pssync.devstack.story import RATES, UK_DEAL, DealPlan
-from pssync.ingress.starts import start_opportunity_to_project
-from pssync.ledger.records import ExceptionItem
-from pssync.ledger.repository import get_contract, list_exceptions, postings_for, save_contract
-from pssync.sandbox.kantata.seed import Consultant, KantataSeeder, TimeLog
-from pssync.sandbox.salesforce.seed import SalesforceSeeder
-from pssync.sandbox.xero.seed import XeroFinanceUser
-from pssync.workflows.opportunity_to_project import OpportunityToProjectResult
-from pssync.workflows.opportunity_to_project import workflow_id as o2p_id
-from pssync.workflows.time_to_billing import (
-    APPROVAL_STAGES,
+from canonical import Money, Period, ProjectContract
+from devstack.story import RATES, UK_DEAL, DealPlan
+from ledger.records import ExceptionItem
+from ledger.repository import get_contract, list_exceptions, postings_for, save_contract
+from runs.opportunity_to_project import OpportunityToProjectResult
+from runs.opportunity_to_project import workflow_id as o2p_id
+from runs.starts import start_opportunity_to_project
+from runs.time_to_billing import (
     ApprovalDecision,
-    TimeToBilling,
+    PendingApproval,
     TimeToBillingInput,
     TimeToBillingStatus,
     workflow_id,
 )
+from sandboxes.kantata.seed import Consultant, KantataSeeder, TimeLog
+from sandboxes.salesforce.seed import SalesforceSeeder
+from sandboxes.xero.seed import XeroFinanceUser
+from workflows.time_to_billing import APPROVAL_STAGES, TimeToBilling
 
 from ..support.system import System
 from .helpers import eventually, stamp
@@ -138,9 +138,20 @@ async def wait_for_stage(handle: WorkflowHandle[Any, Any], *stages: str) -> Time
     return found
 
 
+async def as_seen(
+    handle: WorkflowHandle[Any, Any], approver: str, reason: str | None = None
+) -> ApprovalDecision:
+    """A decision naming the waiting invoice's version and total, as finance reads them from the run."""
+    pending: PendingApproval | None = await handle.query(TimeToBilling.pending_approval)
+    assert pending is not None, "no invoice is waiting for approval"
+    return ApprovalDecision(
+        approver=approver, reason=reason, invoice_version=pending.version, expected_total=pending.total
+    )
+
+
 async def approve_when_asked(handle: WorkflowHandle[Any, Any], approver: str = "finance.lead") -> None:
     await wait_for_stage(handle, *APPROVAL_STAGES)
-    await handle.execute_update(TimeToBilling.approve_invoice, ApprovalDecision(approver=approver))
+    await handle.execute_update(TimeToBilling.approve_invoice, await as_seen(handle, approver))
 
 
 def contract_of(system: System, project_id: str) -> ProjectContract:

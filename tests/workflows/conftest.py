@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from pssync.devstack.story import Story
+from devstack.story import Story
 
 from ..support.system import Sandboxes, System, running_system
 from ..support.temporal import terminate_open_workflows

@@ -10,12 +10,13 @@ from typing import Any, TypeVar
 
 from temporalio.client import WorkflowHandle
 
-from pssync.canonical import Period
-from pssync.devstack.story import UK_DEAL, DealPlan, Story, previous_period
-from pssync.ingress.starts import start_opportunity_to_project
-from pssync.workflows.opportunity_to_project import OpportunityToProjectResult
-from pssync.workflows.opportunity_to_project import workflow_id as o2p_id
-from pssync.workflows.time_to_billing import TimeToBilling, TimeToBillingInput, workflow_id
+from canonical import Period
+from devstack.story import UK_DEAL, DealPlan, Story, previous_period
+from runs.opportunity_to_project import OpportunityToProjectResult
+from runs.opportunity_to_project import workflow_id as o2p_id
+from runs.starts import start_opportunity_to_project
+from runs.time_to_billing import TimeToBillingInput, workflow_id
+from workflows.time_to_billing import TimeToBilling
 
 from ..support.system import System
 

@@ -9,15 +9,18 @@ from decimal import Decimal
 
 from temporalio.testing import WorkflowEnvironment
 
-from pssync.canonical import Money
-from pssync.devstack.story import previous_period, working_days
-from pssync.ingress.exceptions_api import request_retry
-from pssync.ledger.repository import get_exception, list_exceptions
-from pssync.sandbox.kantata.seed import KantataSeeder, TimeLog
-from pssync.workflows.exceptions import ExceptionAction, ExceptionActionResult
-from pssync.workflows.time_to_billing import ApprovalDecision, BillNow, TimeToBilling, TimeToBillingResult
+from canonical import Money
+from devstack.story import previous_period, working_days
+from ingress.exceptions_api import request_retry
+from ledger.repository import get_exception, list_exceptions
+from runs.exception_action import ExceptionActionResult
+from runs.time_to_billing import BillNow, TimeToBillingResult
+from sandboxes.kantata.seed import KantataSeeder, TimeLog
+from workflows.exceptions import ExceptionAction
+from workflows.time_to_billing import TimeToBilling
 
 from ..support.system import System
+from .billing_steps import as_seen
 from .conftest import prepared_story
 from .helpers import eventually, project_from_a_won_deal, start_billing
 
@@ -64,7 +67,7 @@ async def test_retrying_a_rejected_line_waits_for_the_running_billing_run_then_b
 
     await eventually(waits_for_the_run, what="the retry to wait for the running billing run")
 
-    await first.signal(TimeToBilling.approve, ApprovalDecision(approver="finance.lead"))
+    await first.execute_update(TimeToBilling.approve_invoice, await as_seen(first, "finance.lead"))
     billed_first: TimeToBillingResult = await first.result()
     assert billed_first.outcome == "posted" and billed_first.time_entries_billed == 1
 

@@ -15,23 +15,23 @@ import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from pssync.canonical import Invoice, InvoiceLine, InvoiceState, LegalEntity, Money
-from pssync.connectors.tryton.connector import TrytonConnector
-from pssync.devstack.story import EU_DEAL, UK_DEAL, DealPlan
-from pssync.devstack.tryton import TrytonServer
-from pssync.ledger.repository import audit_trail, get_contract, list_exceptions
-from pssync.sandbox.kantata.seed import KantataSeeder
-from pssync.sandbox.salesforce.seed import SalesforceSeeder
-from pssync.sandbox.xero.seed import XeroFinanceUser
-from pssync.workflows import search_attributes as sa
-from pssync.workflows.invoice_to_cash import (
+from canonical import Invoice, InvoiceLine, InvoiceState, LegalEntity, Money
+from connectors.tryton.connector import TrytonConnector
+from devstack.story import EU_DEAL, UK_DEAL, DealPlan
+from devstack.tryton import TrytonServer
+from ledger.repository import audit_trail, get_contract, list_exceptions
+from runs import search_attributes as sa
+from runs.invoice_to_cash import (
     InvoiceChanged,
-    InvoiceToCash,
     InvoiceToCashInput,
     InvoiceToCashResult,
     WriteOffRequest,
     workflow_id,
 )
+from sandboxes.kantata.seed import KantataSeeder
+from sandboxes.salesforce.seed import SalesforceSeeder
+from sandboxes.xero.seed import XeroFinanceUser
+from workflows.invoice_to_cash import InvoiceToCash
 
 from ..support.system import Sandboxes, System, running_system
 from ..support.tryton_finance import register_overpayment

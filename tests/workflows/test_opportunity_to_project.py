@@ -13,22 +13,18 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from pssync.canonical import Account, BillingModel, ExceptionOwner, Money, ProjectStatus
-from pssync.devstack.story import RATES
-from pssync.ingress.starts import start_opportunity_to_project
-from pssync.ledger.repository import get_contract, get_link, link_ids, list_exceptions
-from pssync.ledger.vocab import LinkStatus
-from pssync.sandbox.faults import FaultConfig
-from pssync.sandbox.kantata.seed import KantataSeeder
-from pssync.sandbox.salesforce.seed import DealIds, SalesforceSeeder
-from pssync.sandbox.xero.seed import XeroFinanceUser
-from pssync.workflows import search_attributes as sa
-from pssync.workflows.opportunity_to_project import (
-    OpportunityToProject,
-    OpportunityToProjectResult,
-    RetryRequest,
-    workflow_id,
-)
+from canonical import Account, BillingModel, ExceptionOwner, Money, ProjectStatus
+from devstack.story import RATES
+from ledger.repository import get_contract, get_link, link_ids, list_exceptions
+from ledger.vocab import LinkStatus
+from runs import search_attributes as sa
+from runs.opportunity_to_project import OpportunityToProjectResult, RetryRequest, workflow_id
+from runs.starts import start_opportunity_to_project
+from sandboxes.faults import FaultConfig
+from sandboxes.kantata.seed import KantataSeeder
+from sandboxes.salesforce.seed import DealIds, SalesforceSeeder
+from sandboxes.xero.seed import XeroFinanceUser
+from workflows.opportunity_to_project import OpportunityToProject
 
 from ..support.system import System
 from .conftest import prepared_story

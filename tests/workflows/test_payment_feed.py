@@ -9,11 +9,11 @@ from decimal import Decimal
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from pssync.sandbox.xero.seed import XeroFinanceUser
-from pssync.workflows.invoice_to_cash import InvoiceToCash
-from pssync.workflows.payment_feed import ErpPaymentPoller
-from pssync.workflows.payment_feed_models import ErpPaymentPollerInput, ErpPaymentPollerStatus
-from pssync.workflows.psa_feed_models import PollNow
+from runs.payment_feed import ErpPaymentPollerInput, ErpPaymentPollerStatus
+from runs.psa_feed import PollNow
+from sandboxes.xero.seed import XeroFinanceUser
+from workflows.invoice_to_cash import InvoiceToCash
+from workflows.payment_feed import ErpPaymentPoller
 
 from ..support.system import System
 from .helpers import eventually, stamp

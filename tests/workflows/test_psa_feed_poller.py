@@ -11,13 +11,13 @@ import httpx
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from pssync.connectors.kantata.feed import FeedCursor
-from pssync.devstack.story import previous_period
-from pssync.ledger.repository import list_exceptions
-from pssync.workflows.psa_feed import PsaFeedPoller, PsaFeedPollerInput
-from pssync.workflows.psa_feed_models import PollNow, PsaFeedPollerStatus
-from pssync.workflows.time_to_billing import TimeToBilling
-from pssync.workflows.time_to_billing import workflow_id as billing_id
+from connectors.kantata.feed import FeedCursor
+from devstack.story import previous_period
+from ledger.repository import list_exceptions
+from runs.psa_feed import PollNow, PsaFeedPollerInput, PsaFeedPollerStatus
+from runs.time_to_billing import workflow_id as billing_id
+from workflows.psa_feed import PsaFeedPoller
+from workflows.time_to_billing import TimeToBilling
 
 from ..support.system import Sandboxes, System, running_system
 from .conftest import prepared_story

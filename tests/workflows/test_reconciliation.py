@@ -11,17 +11,20 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from pssync.canonical import Period
-from pssync.devstack.story import EU_DEAL, UK_DEAL, DealPlan, Story, previous_period
-from pssync.devstack.tryton import TrytonServer
-from pssync.ingress.exceptions_api import close_item, request_retry
-from pssync.ledger.repository import get_exception, list_exceptions
-from pssync.sandbox.xero.seed import XeroFinanceUser
-from pssync.workflows.exceptions import ExceptionActionResult
-from pssync.workflows.reconciliation import Reconciliation, ReconciliationInput, ReconciliationResult
-from pssync.workflows.time_to_billing import ApprovalDecision, TimeToBilling, TimeToBillingResult
+from canonical import Period
+from devstack.story import EU_DEAL, UK_DEAL, DealPlan, Story, previous_period
+from devstack.tryton import TrytonServer
+from ingress.exceptions_api import close_item, request_retry
+from ledger.repository import get_exception, list_exceptions
+from runs.exception_action import ExceptionActionResult
+from runs.reconciliation import ReconciliationInput
+from runs.time_to_billing import TimeToBillingResult
+from sandboxes.xero.seed import XeroFinanceUser
+from workflows.reconciliation import Reconciliation, ReconciliationResult
+from workflows.time_to_billing import TimeToBilling
 
 from ..support.system import Sandboxes, System, running_system
+from .billing_steps import as_seen
 from .conftest import prepared_story
 from .helpers import eventually, project_from_a_won_deal, start_billing
 
@@ -38,7 +41,9 @@ async def tryton_system(
 async def reconcile(system: System, period: Period, entity: str = "UK") -> ReconciliationResult:
     result: ReconciliationResult = await system.client.execute_workflow(
         Reconciliation.run,
-        ReconciliationInput(period=period.value, entities=(system.settings.entity(entity),)),
+        ReconciliationInput(
+            period=period.value, entities=(system.settings.entity(entity),), psa=system.settings.psa
+        ),
         id=f"reconciliation-test-{uuid.uuid4().hex[:10]}",
         task_queue=system.task_queue,
     )
@@ -52,7 +57,7 @@ async def bill(system: System, project_id: str, period: Period) -> TimeToBilling
         return (await handle.query(TimeToBilling.status)).stage == "awaiting_approval"
 
     await eventually(asks_finance, what="the billing run to ask finance")
-    await handle.signal(TimeToBilling.approve, ApprovalDecision(approver="finance.lead"))
+    await handle.execute_update(TimeToBilling.approve_invoice, await as_seen(handle, "finance.lead"))
     result: TimeToBillingResult = await handle.result()
     assert result.outcome == "posted" and result.invoice is not None
     return result

@@ -12,9 +12,9 @@ import pytest
 from temporalio.client import Client, ScheduleActionStartWorkflow
 from temporalio.testing import WorkflowEnvironment
 
-from pssync.canonical import LegalEntity
-from pssync.devstack.tryton import TrytonServer
-from pssync.ledger.repository import (
+from canonical import LegalEntity
+from devstack.tryton import TrytonServer
+from ledger.repository import (
     get_currency_rate,
     get_exception_by_dedupe_key,
     get_item,
@@ -23,9 +23,10 @@ from pssync.ledger.repository import (
     list_accounts,
     list_currency_rates,
 )
-from pssync.sandbox.kantata.seed import KantataSeeder
-from pssync.schedules import apply_schedules, reconciliation_schedule_id, reference_sync_schedule_id
-from pssync.workflows.reference_sync import ReferenceSync, ReferenceSyncInput, ReferenceSyncResult
+from runs.reference_sync import ReferenceSyncInput
+from runs.schedules import apply_schedules, reconciliation_schedule_id, reference_sync_schedule_id
+from sandboxes.kantata.seed import KantataSeeder
+from workflows.reference_sync import ReferenceSync, ReferenceSyncResult
 
 from ..support.system import Sandboxes, System, running_system
 from .helpers import eventually
@@ -36,7 +37,7 @@ async def sync(
 ) -> ReferenceSyncResult:
     result: ReferenceSyncResult = await system.client.execute_workflow(
         ReferenceSync.run,
-        ReferenceSyncInput(entities=entities, cost_currency=cost_currency),
+        ReferenceSyncInput(entities=entities, psa="kantata", cost_currency=cost_currency),
         id=f"reference-sync-test-{uuid.uuid4().hex[:10]}",
         task_queue=system.task_queue,
     )

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pssync.observability.logging import configure_logging
+from observability.logging import configure_logging
 
 from ..support.system import System
 from .conftest import prepared_story
@@ -54,4 +54,4 @@ async def test_activity_logs_carry_workflow_id_run_id_and_business_key_and_no_se
         dev_system.settings.kantata_client_secret,
         dev_system.settings.xero_webhook_key,
     ):
-        assert secret not in everything
+        assert secret.get_secret_value() not in everything

@@ -10,16 +10,18 @@ import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from pssync.canonical import InvoiceState, Money
-from pssync.devstack.story import previous_period, working_days
-from pssync.domain.business_days import add_business_days
-from pssync.ledger.repository import audit_trail, list_exceptions, postings_for
-from pssync.sandbox.kantata.seed import TimeLog
-from pssync.workflows import search_attributes as sa
-from pssync.workflows.time_to_billing import ApprovalDecision, BillNow, TimeToBilling, TimeToBillingResult
+from canonical import InvoiceState, Money
+from devstack.story import previous_period, working_days
+from domain.business_days import add_business_days
+from ledger.repository import audit_trail, list_exceptions, postings_for
+from runs import search_attributes as sa
+from runs.time_to_billing import ApprovalDecision, BillNow, TimeToBillingResult
+from sandboxes.kantata.seed import TimeLog
+from workflows.time_to_billing import TimeToBilling
 
 from ..support.system import System
 from .billing_steps import (
+    as_seen,
     begin_billing,
     deal_for,
     exceptions,
@@ -86,7 +88,7 @@ async def test_invoice_over_threshold_without_approval_reminds_then_escalates_in
     assert escalations[0].workflow_id == handle.id
 
     # Finance can still approve after the escalation, and the invoice is then posted once.
-    await handle.signal(TimeToBilling.approve, ApprovalDecision(approver="finance.lead"))
+    await handle.execute_update(TimeToBilling.approve_invoice, await as_seen(handle, "finance.lead"))
     result: TimeToBillingResult = await handle.result()
     assert result.outcome == "posted" and result.invoice is not None
     assert result.invoice.state == InvoiceState.AWAITING_PAYMENT
@@ -105,7 +107,9 @@ async def test_rejected_invoice_posts_nothing_and_leaves_entries_unbilled(
 
     handle = await start_billing(ts_system, created.project_id, period=period)
     await eventually(lambda: _stage(handle, "awaiting_approval"), what="the run to ask finance")
-    await handle.signal(TimeToBilling.reject, ApprovalDecision(approver="finance", reason="wrong PO number"))
+    await handle.execute_update(
+        TimeToBilling.reject_invoice, await as_seen(handle, "finance", reason="wrong PO number")
+    )
     result: TimeToBillingResult = await handle.result()
 
     assert result.outcome == "rejected" and result.reason == "finance: wrong PO number"
@@ -132,7 +136,7 @@ async def test_the_first_invoice_of_a_project_waits_for_finance_even_below_the_t
     status = await wait_for_stage(handle, "awaiting_approval")
     assert status.approval_reason == "first invoice of the project"
     assert status.total == Money.of("800.00", "GBP") < ts_system.settings.entity("UK").approval_threshold
-    await handle.execute_update(TimeToBilling.approve_invoice, ApprovalDecision(approver="finance"))
+    await handle.execute_update(TimeToBilling.approve_invoice, await as_seen(handle, "finance"))
     assert (await handle.result()).outcome == "posted"
 
     # The project's next invoice is below the threshold: it posts without asking anyone.
@@ -153,7 +157,7 @@ async def test_a_later_invoice_above_the_entitys_threshold_waits_for_finance(
     await log_approved(ts_system, project, [TimeLog(person.user_id, days[0], 480)])
     first = await begin_billing(ts_system, project, period)
     await wait_for_stage(first, "awaiting_approval")
-    await first.execute_update(TimeToBilling.approve_invoice, ApprovalDecision(approver="finance"))
+    await first.execute_update(TimeToBilling.approve_invoice, await as_seen(first, "finance"))
     billed: TimeToBillingResult = await first.result()
     assert billed.outcome == "posted" and billed.invoice is not None
 
@@ -165,7 +169,7 @@ async def test_a_later_invoice_above_the_entitys_threshold_waits_for_finance(
     assert status.total == Money.of("5600.00", "GBP") > threshold
     assert status.approval_reason == f"total {status.total} is above the UK approval threshold {threshold}"
     assert posted_numbers(ts_system, project) == [billed.invoice.number]
-    await second.execute_update(TimeToBilling.approve_invoice, ApprovalDecision(approver="finance"))
+    await second.execute_update(TimeToBilling.approve_invoice, await as_seen(second, "finance"))
     result: TimeToBillingResult = await second.result()
     assert result.outcome == "posted" and result.invoice is not None
     assert result.invoice.total == Money.of("5600.00", "GBP")
@@ -206,7 +210,7 @@ async def test_a_rejection_releases_the_entries_unbilled_with_the_reason_for_the
     handle = await begin_billing(ts_system, project, period)
     await wait_for_stage(handle, "awaiting_approval")
     recorded = await handle.execute_update(
-        TimeToBilling.reject_invoice, ApprovalDecision(approver="finance", reason="PO 4711 is closed")
+        TimeToBilling.reject_invoice, await as_seen(handle, "finance", reason="PO 4711 is closed")
     )
     assert recorded.decision == "rejected"
     result: TimeToBillingResult = await handle.result()

@@ -10,14 +10,16 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from pssync.canonical import Period
-from pssync.connectors.kantata.feed import FeedCursor
-from pssync.devstack.story import previous_period, working_days
-from pssync.domain.billing_policy import next_period
-from pssync.ledger.repository import audit_trail
-from pssync.sandbox.kantata.seed import TimeLog
-from pssync.workflows.psa_feed import PsaFeedPoller, PsaFeedPollerInput
-from pssync.workflows.time_to_billing import BillNow, TimeToBilling, TimeToBillingResult, workflow_id
+from canonical import Period
+from connectors.kantata.feed import FeedCursor
+from devstack.story import previous_period, working_days
+from domain.billing_policy import next_period
+from ledger.repository import audit_trail
+from runs.psa_feed import PsaFeedPollerInput
+from runs.time_to_billing import BillNow, TimeToBillingResult, workflow_id
+from sandboxes.kantata.seed import TimeLog
+from workflows.psa_feed import PsaFeedPoller
+from workflows.time_to_billing import TimeToBilling
 
 from ..support.system import System
 from .billing_steps import (
@@ -39,7 +41,7 @@ from .helpers import eventually
 ONE_DAY = 480
 
 
-async def test_a_not_to_exceed_cap_stops_billing_at_the_cap_and_raises_the_overage_for_finance(
+async def test_a_not_to_exceed_cap_stops_billing_at_the_cap_and_raises_the_amount_over_to_pmo(
     ts_env: WorkflowEnvironment, ts_system: System
 ) -> None:
     system = ts_system
@@ -60,9 +62,11 @@ async def test_a_not_to_exceed_cap_stops_billing_at_the_cap_and_raises_the_overa
 
     assert result.invoice is not None and result.invoice.total == gbp("1600.00")
     assert result.time_entries_billed == 2 and result.held_back_items == 2
-    (overage,) = exceptions(system, owner="finance")
+    (overage,) = exceptions(system, owner="pmo")
     assert overage.record["rule"] == "over_cap" and overage.record["ids"] == ids[2:]
-    assert overage.record["overage"] == "900.00 GBP"
+    # 25 hours of work at 100.00 against a 2,000.00 cap: 500.00 over it, 900.00 held back whole.
+    assert overage.record["over_by"] == "500.00 GBP" and overage.record["overage"] == "900.00 GBP"
+    assert "500.00 GBP over it" in overage.reason
     assert sorted(await unbilled_time(system, project, period)) == sorted(ids[2:])
 
 

@@ -7,13 +7,15 @@ from decimal import Decimal
 
 from temporalio.testing import WorkflowEnvironment
 
-from pssync.canonical import Money, Period, ProjectStatus
-from pssync.devstack.story import previous_period, working_days
-from pssync.ledger.repository import get_tax_rate, upsert_tax_rates
-from pssync.sandbox.kantata.seed import TimeLog
-from pssync.workflows import search_attributes as sa
-from pssync.workflows.reference_sync import ReferenceSync, ReferenceSyncInput, ReferenceSyncResult
-from pssync.workflows.time_to_billing import BillNow, TimeToBilling, TimeToBillingResult, WorkApproved
+from canonical import Money, Period, ProjectStatus
+from devstack.story import previous_period, working_days
+from ledger.repository import get_tax_rate, upsert_tax_rates
+from runs import search_attributes as sa
+from runs.reference_sync import ReferenceSyncInput
+from runs.time_to_billing import BillNow, TimeToBillingResult, WorkApproved
+from sandboxes.kantata.seed import TimeLog
+from workflows.reference_sync import ReferenceSync, ReferenceSyncResult
+from workflows.time_to_billing import TimeToBilling
 
 from ..support.system import System
 from .billing_steps import (
@@ -255,7 +257,7 @@ async def test_a_tax_code_archived_in_the_erp_since_the_reference_sync_is_a_fina
     system = ts_system
     synced: ReferenceSyncResult = await system.client.execute_workflow(
         ReferenceSync.run,
-        ReferenceSyncInput(entities=(system.settings.entity("UK"),)),
+        ReferenceSyncInput(entities=(system.settings.entity("UK"),), psa=system.settings.psa),
         id=f"reference-sync-{stamp()}",
         task_queue=system.task_queue,
     )

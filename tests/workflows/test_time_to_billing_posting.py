@@ -14,24 +14,19 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
-from pssync.canonical import Money, Period
-from pssync.connectors.tryton.connector import TrytonConnector
-from pssync.devstack.story import EU_DEAL, previous_period, working_days
-from pssync.devstack.tryton import ACCOUNT_VAT, TrytonServer
-from pssync.ledger.repository import postings_for
-from pssync.ledger.vocab import PostingState
-from pssync.sandbox.faults import FaultConfig
-from pssync.sandbox.kantata.seed import TimeLog
-from pssync.sandbox.xero.seed import XeroFinanceUser
-from pssync.settings import default_entities
-from pssync.workflows import search_attributes as sa
-from pssync.workflows.time_to_billing import (
-    BillNow,
-    RetryRequest,
-    TimeToBilling,
-    TimeToBillingResult,
-    workflow_id,
-)
+from canonical import Money, Period
+from config import default_entities
+from connectors.tryton.connector import TrytonConnector
+from devstack.story import EU_DEAL, previous_period, working_days
+from devstack.tryton import ACCOUNT_VAT, TrytonServer
+from ledger.repository import postings_for
+from ledger.vocab import PostingState
+from runs import search_attributes as sa
+from runs.time_to_billing import BillNow, RetryRequest, TimeToBillingResult, workflow_id
+from sandboxes.faults import FaultConfig
+from sandboxes.kantata.seed import TimeLog
+from sandboxes.xero.seed import XeroFinanceUser
+from workflows.time_to_billing import TimeToBilling
 
 from ..support.system import Sandboxes, System, running_system
 from .billing_steps import (

@@ -13,16 +13,16 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from pssync.canonical import Money
-from pssync.devstack.story import previous_period
-from pssync.ledger.repository import postings_for
-from pssync.ledger.vocab import PostingState
-from pssync.sandbox.kantata.app import create_app as create_kantata
-from pssync.sandbox.kantata.config import KantataSandboxConfig
-from pssync.sandbox.kantata.seed import TimeLog
-from pssync.sandbox.kantata.state import FIRST_IDS
-from pssync.sandbox.serve import serve_in_thread
-from pssync.workflows.time_to_billing import TimeToBillingResult
+from canonical import Money
+from devstack.story import previous_period
+from ledger.repository import postings_for
+from ledger.vocab import PostingState
+from runs.time_to_billing import TimeToBillingResult
+from sandboxes.kantata.app import create_app as create_kantata
+from sandboxes.kantata.config import KantataSandboxConfig
+from sandboxes.kantata.seed import TimeLog
+from sandboxes.kantata.state import FIRST_IDS
+from sandboxes.serve import serve_in_thread
 
 from ..support.system import Sandboxes, System, running_system
 from .billing_steps import approve_when_asked, begin_billing, deal_for, kantata, staff, unbilled_time

@@ -32,9 +32,9 @@ from typing import Protocol
 
 import pytest
 
-from pssync.canonical import BillingModel, CrmTask, CrmWriteBack, InvoiceState, Money, ReceivablesSummary
-from pssync.connectors.errors import NotFound
-from pssync.connectors.roles import CrmConnector
+from canonical import BillingModel, CrmTask, CrmWriteBack, InvoiceState, Money, ReceivablesSummary
+from connectors.errors import NotFound
+from connectors.roles import CrmConnector
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from decimal import Decimal
 
 import pytest
 
-from pssync.canonical import (
+from canonical import (
     Account,
     Invoice,
     InvoiceLine,
@@ -40,8 +40,8 @@ from pssync.canonical import (
     name_key,
     tax_number_key,
 )
-from pssync.connectors.errors import NotFound, Rejected
-from pssync.connectors.roles import ErpConnector
+from connectors.errors import NotFound, Rejected
+from connectors.roles import ErpConnector
 
 # Valid EU VAT numbers (ERPs such as Tryton check the digits).
 SAMPLE_VAT_NUMBER = "NL004495445B01"

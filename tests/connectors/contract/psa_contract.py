@@ -30,7 +30,7 @@ from typing import Protocol
 
 import pytest
 
-from pssync.canonical import (
+from canonical import (
     BillingModel,
     Contract,
     Expense,
@@ -44,8 +44,8 @@ from pssync.canonical import (
     TimeApproved,
     TimeEntry,
 )
-from pssync.canonical.enums import InvoiceState
-from pssync.connectors.base import Conflict, NotFound, PsaConnector
+from canonical.enums import InvoiceState
+from connectors.base import Conflict, NotFound, PsaConnector
 
 PERIOD = Period(value="2024-05")
 IN_PERIOD = date(2024, 5, 14)

@@ -10,13 +10,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from pssync.canonical import Money
-from pssync.connectors.http import OAuth2ClientCredentials
-from pssync.connectors.kantata import KantataConnector
-from pssync.sandbox.faults import FaultConfig
-from pssync.sandbox.kantata import KantataSandboxConfig, create_app
-from pssync.sandbox.kantata.seed import Consultant, KantataSeeder, TimeLog
-from pssync.sandbox.serve import ServedApp, serve_in_thread
+from canonical import Money
+from connectors.http import OAuth2ClientCredentials
+from connectors.kantata import KantataConnector
+from sandboxes.faults import FaultConfig
+from sandboxes.kantata import KantataSandboxConfig, create_app
+from sandboxes.kantata.seed import Consultant, KantataSeeder, TimeLog
+from sandboxes.serve import ServedApp, serve_in_thread
 
 CURRENCY = "GBP"
 RATES = {

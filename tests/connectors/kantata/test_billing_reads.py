@@ -8,10 +8,10 @@ from datetime import date
 
 import pytest
 
-from pssync.canonical import BillingModel, Contract, MilestoneCharge, Money, ProjectSpec
-from pssync.connectors.errors import Conflict, NotFound
-from pssync.connectors.kantata import KantataConnector
-from pssync.sandbox.kantata.seed import KantataSeeder
+from canonical import BillingModel, Contract, MilestoneCharge, Money, ProjectSpec
+from connectors.errors import Conflict, NotFound
+from connectors.kantata import KantataConnector
+from sandboxes.kantata.seed import KantataSeeder
 
 from .conftest import CURRENCY, People
 

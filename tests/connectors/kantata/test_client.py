@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from pssync.connectors.errors import AuthFailed, NotFound, RateLimited, Rejected, Timeout, Unavailable
-from pssync.connectors.http import build_client
-from pssync.connectors.kantata import Envelope, KantataConnector
+from connectors.errors import AuthFailed, NotFound, RateLimited, Rejected, Timeout, Unavailable
+from connectors.http import build_client
+from connectors.kantata import Envelope, KantataConnector
 
 from .conftest import Sandbox
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pssync.canonical import (
+from canonical import (
     BillingModel,
     Contract,
     InvoiceState,
@@ -21,11 +21,11 @@ from pssync.canonical import (
     ReceivablesSummary,
     TimeApproved,
 )
-from pssync.connectors.errors import Conflict, NotFound, Rejected, Unavailable
-from pssync.connectors.kantata import KantataConnector
-from pssync.connectors.kantata.feed import FeedCursor, merge
-from pssync.sandbox.kantata.middleware import DropRule
-from pssync.sandbox.kantata.seed import KantataSeeder, TimeLog
+from connectors.errors import Conflict, NotFound, Rejected, Unavailable
+from connectors.kantata import KantataConnector
+from connectors.kantata.feed import FeedCursor, merge
+from sandboxes.kantata.middleware import DropRule
+from sandboxes.kantata.seed import KantataSeeder, TimeLog
 
 from .conftest import CURRENCY, People, Sandbox, start_sandbox
 

@@ -1,4 +1,4 @@
-"""The sandbox's `/_sandbox/*` controls, and serving it with `python -m pssync.sandbox.kantata`."""
+"""The sandbox's `/_sandbox/*` controls, and serving it with `python -m sandboxes.kantata`."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from pssync.connectors.errors import RateLimited, Unavailable
-from pssync.connectors.kantata import KantataConnector
-from pssync.sandbox.serve import free_port
+from connectors.errors import RateLimited, Unavailable
+from connectors.kantata import KantataConnector
+from sandboxes.serve import free_port
 
 from .conftest import Sandbox, start_sandbox
 
@@ -122,7 +122,7 @@ def test_python_m_serves_the_sandbox_from_environment_settings() -> None:
         "PSSYNC_SANDBOX_KANTATA_CLIENT_SECRET": "s3cret",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "pssync.sandbox.kantata"],
+        [sys.executable, "-m", "sandboxes.kantata"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -12,10 +12,10 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from pssync.canonical import BillingModel, Contract, Money, ProjectSpec, PsaEvent, TimeApproved
-from pssync.connectors.kantata import KantataConnector
-from pssync.connectors.kantata.feed import FeedCursor, created_after_for_poll, merge
-from pssync.sandbox.kantata.seed import Consultant, KantataSeeder, TimeLog
+from canonical import BillingModel, Contract, Money, ProjectSpec, PsaEvent, TimeApproved
+from connectors.kantata import KantataConnector
+from connectors.kantata.feed import FeedCursor, created_after_for_poll, merge
+from sandboxes.kantata.seed import Consultant, KantataSeeder, TimeLog
 
 from .conftest import CURRENCY, Sandbox, start_sandbox
 

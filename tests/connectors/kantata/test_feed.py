@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from pssync.canonical import TimeApproved
-from pssync.connectors.kantata.feed import (
+from canonical import TimeApproved
+from connectors.kantata.feed import (
     DEFAULT_OVERLAP,
     FeedCursor,
     FeedGap,

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from pssync.activities.psa import PollPsaEventsInput, PollPsaEventsResult, PsaActivities
-from pssync.canonical import TimeApproved
-from pssync.connectors.kantata.feed import MAX_REMEMBERED, FeedCursor
-from pssync.ledger.database import Database
+from activities.psa import PollPsaEventsInput, PollPsaEventsResult, PsaActivities
+from canonical import TimeApproved
+from connectors.kantata.feed import MAX_REMEMBERED, FeedCursor
+from ledger.database import Database
 
 from .test_event_window import Account, _account
 

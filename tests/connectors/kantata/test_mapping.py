@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from pssync.canonical import ExpensePosted, MilestoneCompleted, Money, ProjectStatus, TimeApproved
-from pssync.connectors.kantata import mapping
-from pssync.connectors.kantata.client import encode_json
+from canonical import ExpensePosted, MilestoneCompleted, Money, ProjectStatus, TimeApproved
+from connectors.kantata import mapping
+from connectors.kantata.client import encode_json
 
 
 def _event(

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pssync.sandbox.kantata.seed import KantataSeeder, TimeLog
+from sandboxes.kantata.seed import KantataSeeder, TimeLog
 
 from .conftest import People, Sandbox
 

@@ -12,13 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
-from pssync.canonical import Money
-from pssync.connectors.salesforce import SalesforceConnector
-from pssync.connectors.salesforce.mapping import INVOICE_STATUS_LABELS
-from pssync.sandbox.salesforce.app import create_app
-from pssync.sandbox.salesforce.config import SalesforceSandboxConfig
-from pssync.sandbox.salesforce.seed import SalesforceSeeder
-from pssync.sandbox.serve import ServedApp, serve_in_thread
+from canonical import Money
+from connectors.salesforce import SalesforceConnector
+from connectors.salesforce.mapping import INVOICE_STATUS_LABELS
+from sandboxes.salesforce.app import create_app
+from sandboxes.salesforce.config import SalesforceSandboxConfig
+from sandboxes.salesforce.seed import SalesforceSeeder
+from sandboxes.serve import ServedApp, serve_in_thread
 
 from ..contract.crm_contract import ReceivablesView, SeededDeal, TaskView
 

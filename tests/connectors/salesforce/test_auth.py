@@ -11,10 +11,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from pssync.connectors.errors import AuthFailed
-from pssync.connectors.salesforce import SalesforceConnector
-from pssync.connectors.salesforce.client import SalesforceClient
-from pssync.sandbox.serve import ServedApp
+from connectors.errors import AuthFailed
+from connectors.salesforce import SalesforceConnector
+from connectors.salesforce.client import SalesforceClient
+from sandboxes.serve import ServedApp
 
 from .conftest import CLIENT_ID, CLIENT_SECRET
 

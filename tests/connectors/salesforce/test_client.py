@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from pssync.connectors.errors import Conflict, NotFound, Rejected
-from pssync.connectors.salesforce import jsonio
-from pssync.connectors.salesforce.client import CompositeSubrequest, SalesforceClient
-from pssync.sandbox.salesforce.seed import SalesforceSeeder
+from connectors.errors import Conflict, NotFound, Rejected
+from connectors.salesforce import jsonio
+from connectors.salesforce.client import CompositeSubrequest, SalesforceClient
+from sandboxes.salesforce.seed import SalesforceSeeder
 
 from .conftest import CLIENT_ID, CLIENT_SECRET
 

@@ -11,12 +11,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from pssync.canonical import CrmTask, CrmWriteBack, InvoiceState, Money, ReceivablesSummary
-from pssync.connectors.errors import Rejected
-from pssync.connectors.salesforce import SalesforceConnector
-from pssync.connectors.salesforce.auth import JwtBearerAuth
-from pssync.sandbox.salesforce.seed import SalesforceSeeder, SeedError, close_won, create_customer_deal
-from pssync.settings import Settings
+from canonical import CrmTask, CrmWriteBack, InvoiceState, Money, ReceivablesSummary
+from config import Settings
+from connectors.errors import Rejected
+from connectors.salesforce import SalesforceConnector
+from connectors.salesforce.auth import JwtBearerAuth
+from sandboxes.salesforce.seed import SalesforceSeeder, SeedError, close_won, create_customer_deal
 
 
 async def test_first_write_back_stamps_the_ps_sync_keys_with_the_records_own_ids(

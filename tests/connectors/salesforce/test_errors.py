@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from pssync.connectors.errors import Conflict, FieldError, NotFound, Rejected
-from pssync.connectors.salesforce.client import SalesforceClient
+from connectors.errors import Conflict, FieldError, NotFound, Rejected
+from connectors.salesforce.client import SalesforceClient
 
 from .conftest import CLIENT_ID, CLIENT_SECRET
 

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from pssync.connectors.errors import ConnectorError, RateLimited, Timeout, Unavailable
-from pssync.connectors.salesforce.client import SalesforceClient
+from connectors.errors import ConnectorError, RateLimited, Timeout, Unavailable
+from connectors.salesforce.client import SalesforceClient
 
 from .conftest import CLIENT_ID, CLIENT_SECRET
 

@@ -14,15 +14,15 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 
-from pssync.connectors.salesforce.outbound import (
+from connectors.salesforce.outbound import (
     OutboundMessage,
     ack_envelope,
     org_ids_match,
     parse_outbound_message,
     soap_fault,
 )
-from pssync.sandbox.salesforce.seed import SalesforceSeeder
-from pssync.sandbox.serve import ServedApp, serve_in_thread
+from sandboxes.salesforce.seed import SalesforceSeeder
+from sandboxes.serve import ServedApp, serve_in_thread
 
 from .conftest import quick_config, serve
 

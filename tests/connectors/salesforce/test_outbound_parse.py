@@ -7,7 +7,7 @@ import re
 import pytest
 from defusedxml import ElementTree
 
-from pssync.connectors.salesforce.outbound import (
+from connectors.salesforce.outbound import (
     OUTBOUND_NS,
     SOAP_ENV_NS,
     OutboundMessageError,
@@ -16,7 +16,7 @@ from pssync.connectors.salesforce.outbound import (
     parse_outbound_message,
     soap_fault,
 )
-from pssync.sandbox.salesforce.outbound import render_envelope
+from sandboxes.salesforce.outbound import render_envelope
 
 ORG = "00D000000000001EAA"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pssync.sandbox.salesforce.seed import SalesforceSeeder, SeedError
-from pssync.sandbox.serve import free_port
+from sandboxes.salesforce.seed import SalesforceSeeder, SeedError
+from sandboxes.serve import free_port
 
 from .conftest import quick_config, serve
 
@@ -187,7 +187,7 @@ def test_module_serves_the_sandbox_configured_from_the_environment(tmp_path: Pat
         "PSSYNC_SANDBOX_SALESFORCE_ORG_ID": "00D000000000009EAA",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "pssync.sandbox.salesforce"],
+        [sys.executable, "-m", "sandboxes.salesforce"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

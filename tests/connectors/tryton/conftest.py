@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from pssync.canonical import Account, Address, LegalEntity
-from pssync.connectors.tryton.connector import TrytonConnector
-from pssync.devstack.tryton import TrytonServer
-from pssync.settings import default_entities
+from canonical import Account, Address, LegalEntity
+from config import default_entities
+from connectors.tryton.connector import TrytonConnector
+from devstack.tryton import TrytonServer
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pssync.connectors.tryton.rpc import TrytonRpc
-from pssync.devstack.tryton import DEFAULT_HOME, TrytonServer, free_port, template_path
+from connectors.tryton.rpc import TrytonRpc
+from devstack.tryton import DEFAULT_HOME, TrytonServer, free_port, template_path
 
 pytestmark = pytest.mark.tryton
 
@@ -56,7 +56,7 @@ def test_serve_cli_runs_until_sigterm_and_stops_trytond(tryton_server: TrytonSer
         [
             sys.executable,
             "-m",
-            "pssync.devstack.tryton",
+            "devstack.tryton",
             "--home",
             str(HOME),
             "serve",

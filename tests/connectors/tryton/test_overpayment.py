@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from pssync.canonical import Account, Invoice, InvoiceLine, InvoiceState, LegalEntity, Money
-from pssync.connectors.tryton.connector import TrytonConnector
+from canonical import Account, Invoice, InvoiceLine, InvoiceState, LegalEntity, Money
+from connectors.tryton.connector import TrytonConnector
 
 from ...support.tryton_finance import register_overpayment
 

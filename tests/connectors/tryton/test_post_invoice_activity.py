@@ -10,12 +10,12 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from pssync.activities.erp import ErpActivities, PostInvoiceInput
-from pssync.activities.erp_router import ErpRouter
-from pssync.canonical import Account, InvoiceState, LegalEntity
-from pssync.connectors.tryton.connector import TrytonConnector
-from pssync.ledger.database import Database
-from pssync.ledger.repository import get_posting
+from activities.erp import ErpActivities, PostInvoiceInput
+from activities.erp_router import ErpRouter
+from canonical import Account, InvoiceState, LegalEntity
+from connectors.tryton.connector import TrytonConnector
+from ledger.database import Database
+from ledger.repository import get_posting
 
 from .test_tryton_connector import _invoice, _invoices_with_key, _key, _line
 

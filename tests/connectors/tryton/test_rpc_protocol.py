@@ -13,9 +13,9 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from pssync.connectors.errors import AuthFailed, Conflict, RateLimited, Rejected, Timeout, Unavailable
-from pssync.connectors.tryton.mapping import quantity_for_tryton, split_payment_description
-from pssync.connectors.tryton.rpc import TrytonUserWarning, dumps, fault_to_error, loads, status_to_error
+from connectors.errors import AuthFailed, Conflict, RateLimited, Rejected, Timeout, Unavailable
+from connectors.tryton.mapping import quantity_for_tryton, split_payment_description
+from connectors.tryton.rpc import TrytonUserWarning, dumps, fault_to_error, loads, status_to_error
 
 
 def test_tagged_values_survive_the_round_trip_exactly() -> None:

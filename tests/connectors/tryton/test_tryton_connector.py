@@ -9,10 +9,10 @@ from decimal import Decimal
 
 import pytest
 
-from pssync.canonical import Account, Invoice, InvoiceLine, InvoiceState, LegalEntity, Money
-from pssync.connectors.errors import AuthFailed, Conflict, NotFound, Rejected, Timeout
-from pssync.connectors.tryton.connector import TrytonConnector
-from pssync.devstack.tryton import TrytonServer
+from canonical import Account, Invoice, InvoiceLine, InvoiceState, LegalEntity, Money
+from connectors.errors import AuthFailed, Conflict, NotFound, Rejected, Timeout
+from connectors.tryton.connector import TrytonConnector
+from devstack.tryton import TrytonServer
 
 pytestmark = pytest.mark.tryton
 

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from pssync.canonical import Account, Address, LegalEntity
-from pssync.connectors.xero import XeroConnector
-from pssync.sandbox.faults import FaultConfig
-from pssync.sandbox.serve import ServedApp, serve_in_thread
-from pssync.sandbox.xero import RateLimitConfig, WebhookConfig, XeroSandbox, XeroSandboxConfig, create_app
-from pssync.sandbox.xero.control import XeroSandboxControl
-from pssync.sandbox.xero.seed import XeroFinanceUser
-from pssync.settings import default_entities
+from canonical import Account, Address, LegalEntity
+from config import default_entities
+from connectors.xero import XeroConnector
+from sandboxes.faults import FaultConfig
+from sandboxes.serve import ServedApp, serve_in_thread
+from sandboxes.xero import RateLimitConfig, WebhookConfig, XeroSandbox, XeroSandboxConfig, create_app
+from sandboxes.xero.control import XeroSandboxControl
+from sandboxes.xero.seed import XeroFinanceUser
 
 from ..specs import SpecValidatingTransport, ValidationLog
 

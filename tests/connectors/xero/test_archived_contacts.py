@@ -9,10 +9,10 @@ from decimal import Decimal
 
 import pytest
 
-from pssync.canonical import Account, Invoice, InvoiceLine, LegalEntity, Money
-from pssync.connectors.errors import Rejected
-from pssync.connectors.xero import XeroConnector
-from pssync.sandbox.xero.seed import XeroFinanceUser
+from canonical import Account, Invoice, InvoiceLine, LegalEntity, Money
+from connectors.errors import Rejected
+from connectors.xero import XeroConnector
+from sandboxes.xero.seed import XeroFinanceUser
 
 ARCHIVED = "The contact with the specified contact details has been archived."
 

@@ -11,17 +11,17 @@ from decimal import Decimal
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from pssync.activities.errors import connector_errors
-from pssync.canonical import Account, LegalEntity, Money
-from pssync.connectors.errors import AuthFailed, Conflict, RateLimited, Rejected, Timeout, Unavailable
-from pssync.connectors.xero import XeroConnector, XeroRateLimited
-from pssync.connectors.xero.client import MAX_IDEMPOTENCY_KEY, bounded_key
-from pssync.connectors.xero.pacing import MinutePacer
-from pssync.sandbox.faults import FaultConfig
-from pssync.sandbox.xero import RateLimitConfig
-from pssync.sandbox.xero.control import XeroSandboxControl
-from pssync.sandbox.xero.seed import XeroFinanceUser
-from pssync.settings import Settings, default_entities
+from activities.errors import connector_errors
+from canonical import Account, LegalEntity, Money
+from config import Settings, default_entities
+from connectors.errors import AuthFailed, Conflict, RateLimited, Rejected, Timeout, Unavailable
+from connectors.xero import XeroConnector, XeroRateLimited
+from connectors.xero.client import MAX_IDEMPOTENCY_KEY, bounded_key
+from connectors.xero.pacing import MinutePacer
+from sandboxes.faults import FaultConfig
+from sandboxes.xero import RateLimitConfig
+from sandboxes.xero.control import XeroSandboxControl
+from sandboxes.xero.seed import XeroFinanceUser
 
 from ..contract.erp_contract import build_invoice, net_thousand_lines
 from ..specs import ValidationLog
@@ -77,21 +77,36 @@ async def test_every_response_reports_remaining_limits_to_the_client(
     assert erp.client.pacer.armed
 
 
-async def test_a_tenant_without_limits_is_not_paced_and_a_limited_one_is_again(
+async def test_the_client_paces_itself_even_when_the_sandbox_does_not_enforce_its_limits(
     erp: XeroConnector, control: XeroSandboxControl, seed_account: Account
 ) -> None:
     erp.client.pacer = MinutePacer(3)
     await control.set_rate_limits(RateLimitConfig(enabled=False))
 
-    for _ in range(6):  # twice the pacer's budget: the unlimited sandbox sends no limit headers
+    for _ in range(3):
         await erp.find_customer(seed_account)
-    assert not erp.client.pacer.armed and erp.client.pacer.held_back == 0
-
-    await control.set_rate_limits(RateLimitConfig(enabled=True))
-    await erp.find_customer(seed_account)  # the answer shows a limit: the pacer counts its minute again
+    # The answers still report Xero's limits, so the pacer stays armed and holds the fourth call back.
     with pytest.raises(RateLimited) as held:
         await erp.find_customer(seed_account)
-    assert erp.client.pacer.armed and held.value.retry_after is not None and held.value.retry_after > 0
+
+    assert erp.client.pacer.armed and erp.client.pacer.held_back == 1
+    assert held.value.retry_after is not None and 0 < held.value.retry_after <= 60
+    assert erp.client.limits is not None and erp.client.limits.minute == 57
+    assert (await control.stats())["rate_limited"] == 0
+
+
+async def test_a_server_reporting_more_than_xeros_minute_limit_is_not_paced(
+    erp: XeroConnector, control: XeroSandboxControl, seed_account: Account
+) -> None:
+    # A stand-in configured beyond Xero's limits (a benchmark's baseline world) has no limit to keep under.
+    erp.client.pacer = MinutePacer(3)
+    await control.set_rate_limits(RateLimitConfig(enabled=False, per_minute=100_000))
+
+    for _ in range(5):
+        await erp.find_customer(seed_account)
+
+    assert not erp.client.pacer.armed and erp.client.pacer.held_back == 0
+    assert erp.client.limits is not None and erp.client.limits.minute == 100_000 - 5
 
 
 async def test_xeros_retry_after_becomes_the_activitys_next_retry_delay(

@@ -7,9 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from pssync.canonical import Account, Invoice, InvoiceLine, InvoiceState, Money
-from pssync.connectors.xero import mapping
-from pssync.connectors.xero.wire import (
+from canonical import Account, Invoice, InvoiceLine, InvoiceState, Money
+from config import default_entities
+from connectors.xero import mapping
+from connectors.xero.wire import (
     dumps,
     loads,
     ms_date,
@@ -17,7 +18,6 @@ from pssync.connectors.xero.wire import (
     parse_ms_timestamp,
     parse_xero_date,
 )
-from pssync.settings import default_entities
 
 UK = default_entities()[0]
 

@@ -13,13 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from pssync.canonical import Account
-from pssync.connectors.errors import Conflict, Rejected
-from pssync.connectors.xero import XeroClient
-from pssync.sandbox.serve import serve_in_thread
-from pssync.sandbox.xero import XeroSandboxConfig, create_app
-from pssync.sandbox.xero.query import QueryError, order, where
-from pssync.sandbox.xero.seed import XeroFinanceUser
+from canonical import Account
+from connectors.errors import Conflict, Rejected
+from connectors.xero import XeroClient
+from sandboxes.serve import serve_in_thread
+from sandboxes.xero import XeroSandboxConfig, create_app
+from sandboxes.xero.query import QueryError, order, where
+from sandboxes.xero.seed import XeroFinanceUser
 
 from ..specs import SpecValidatingTransport, ValidationLog
 from .conftest import XeroSandboxHandle, connector_for

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import pytest
 from fastapi import FastAPI, Request, Response
 
-from pssync.canonical import Account, LegalEntity
-from pssync.connectors.xero import (
+from canonical import Account, LegalEntity
+from connectors.xero import (
     SIGNATURE_HEADER,
     MalformedWebhook,
     XeroConnector,
@@ -22,10 +22,10 @@ from pssync.connectors.xero import (
     signature,
     verify_signature,
 )
-from pssync.sandbox.faults import FaultConfig
-from pssync.sandbox.serve import serve_in_thread
-from pssync.sandbox.xero import WebhookConfig
-from pssync.sandbox.xero.control import XeroSandboxControl
+from sandboxes.faults import FaultConfig
+from sandboxes.serve import serve_in_thread
+from sandboxes.xero import WebhookConfig
+from sandboxes.xero.control import XeroSandboxControl
 
 from ..contract.erp_contract import build_invoice, net_thousand_lines
 from ..specs import SpecViolation, validate_xero_webhook

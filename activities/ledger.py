@@ -1,0 +1,200 @@
+"""Ledger activities: short, local reads and writes of ps-sync's own records (run as local activities)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from temporalio import activity
+
+from canonical import ExceptionOwner, ProjectContract
+from domain.billing_policy import BillingHistory, PriorPosting
+from ledger.contracts import get_contract, save_contract
+from ledger.database import Database
+from ledger.repository import (
+    append_audit,
+    list_tax_rates,
+    mark_posting_billed,
+    open_exception,
+    postings_for,
+)
+from ledger.vocab import PostingState
+
+
+class RaiseExceptionInput(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    dedupe_key: str
+    process: str
+    owner: ExceptionOwner
+    reason: str
+    record: dict[str, Any]
+
+
+class RaiseExceptionResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    exception_id: int
+
+
+class RaiseExceptionsInput(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    items: list[RaiseExceptionInput]
+
+
+class RaiseExceptionsResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    exception_ids: list[int]
+
+
+class AuditInput(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    action: str
+    entity: str
+    key: str
+    detail: dict[str, Any] = {}
+
+
+class AuditResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    audit_id: int
+
+
+class SaveContractInput(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    contract: ProjectContract
+
+
+class SaveContractResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    project_id: str
+
+
+class LoadContractInput(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    psa: str
+    project_id: str
+
+
+class LoadContractResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    contract: ProjectContract | None
+
+
+class MarkPostingBilledInput(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    idempotency_key: str
+
+
+class MarkPostingBilledResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    idempotency_key: str
+
+
+class BillingHistoryInput(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    project_id: str
+    # The ERP the project's entity books in: its synced tax rates come back with the history.
+    erp: str | None = None
+
+
+class BillingHistoryResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    history: BillingHistory
+    # Tax code -> still active, as ReferenceSync last read them from the ERP; None before any sync.
+    erp_tax_codes: dict[str, bool] | None = None
+
+
+class LedgerActivities:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    @activity.defn
+    def raise_exception(self, input: RaiseExceptionInput) -> RaiseExceptionResult:
+        info = activity.info()
+        with self._db.session() as session:
+            item = open_exception(
+                session,
+                dedupe_key=input.dedupe_key,
+                process=input.process,
+                owner=input.owner.value,
+                reason=input.reason,
+                record=input.record,
+                workflow_id=info.workflow_id,
+                run_id=info.workflow_run_id,
+            )
+        return RaiseExceptionResult(exception_id=item.id)
+
+    @activity.defn
+    def raise_exceptions(self, input: RaiseExceptionsInput) -> RaiseExceptionsResult:
+        """Many bad records in one call: a batch with 500 unrateable lines must not cost 500 activities."""
+        info = activity.info()
+        with self._db.session() as session:
+            ids = [
+                open_exception(
+                    session,
+                    dedupe_key=item.dedupe_key,
+                    process=item.process,
+                    owner=item.owner.value,
+                    reason=item.reason,
+                    record=item.record,
+                    workflow_id=info.workflow_id,
+                    run_id=info.workflow_run_id,
+                ).id
+                for item in input.items
+            ]
+        return RaiseExceptionsResult(exception_ids=ids)
+
+    @activity.defn
+    def audit(self, input: AuditInput) -> AuditResult:
+        info = activity.info()
+        with self._db.session() as session:
+            entry = append_audit(
+                session,
+                workflow_id=info.workflow_id,
+                run_id=info.workflow_run_id,
+                actor="ps-sync",
+                action=input.action,
+                entity=input.entity,
+                key=input.key,
+                detail=input.detail,
+            )
+        return AuditResult(audit_id=entry.id)
+
+    @activity.defn
+    def save_project_contract(self, input: SaveContractInput) -> SaveContractResult:
+        with self._db.session() as session:
+            save_contract(session, contract=input.contract)
+        return SaveContractResult(project_id=input.contract.project_id)
+
+    @activity.defn
+    def load_project_contract(self, input: LoadContractInput) -> LoadContractResult:
+        with self._db.session() as session:
+            contract = get_contract(session, psa=input.psa, project_id=input.project_id)
+        return LoadContractResult(contract=contract)
+
+    @activity.defn
+    def billing_history(self, input: BillingHistoryInput) -> BillingHistoryResult:
+        """Invoices posted for the project so far: first-invoice approval, caps, retainers, late work."""
+        with self._db.session() as session:
+            postings = postings_for(session, project_id=input.project_id)
+            synced = list_tax_rates(session, system=input.erp) if input.erp else []
+        return BillingHistoryResult(
+            erp_tax_codes={rate.code: rate.active for rate in synced} or None,
+            history=BillingHistory(
+                postings=tuple(
+                    PriorPosting(
+                        period=posting.period,
+                        number=posting.number,
+                        amount=posting.amount,
+                        idempotency_key=posting.idempotency_key,
+                        billed=posting.state == PostingState.BILLED,
+                    )
+                    for posting in postings
+                )
+            ),
+        )
+
+    @activity.defn
+    def mark_posting_billed(self, input: MarkPostingBilledInput) -> MarkPostingBilledResult:
+        with self._db.session() as session:
+            mark_posting_billed(session, idempotency_key=input.idempotency_key)
+        return MarkPostingBilledResult(idempotency_key=input.idempotency_key)

@@ -1,0 +1,265 @@
+"""Role protocols: what a CRM, a PSA and an ERP must offer, whoever the vendor is.
+
+A new vendor plugs in by implementing one of these and passing that role's contract suite
+(tests/connectors/contract_*.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+from canonical import (
+    Account,
+    CreditNote,
+    CrmTask,
+    CrmWriteBack,
+    ErpCustomer,
+    Expense,
+    Invoice,
+    InvoiceStatus,
+    LegalEntity,
+    Milestone,
+    Money,
+    Opportunity,
+    Payment,
+    Period,
+    PostedInvoice,
+    Project,
+    ProjectSpec,
+    ProjectStatus,
+    PsaEvent,
+    RateCard,
+    ReceivablesSummary,
+    Resource,
+    TimeEntry,
+)
+from canonical.reference import BookedInvoice, Employee, ErpReferenceData, OpportunityFix
+from connectors.paging import Page
+
+
+class FeedPoll(BaseModel):
+    """What one poll of a PSA's change feed found, in the poller's terms."""
+
+    model_config = ConfigDict(frozen=True)
+    events: tuple[PsaEvent, ...]
+    # Opaque to everyone but the connector that made it; carried by the poller across polls.
+    cursor: dict[str, Any]
+    # The poll stopped at max_events with more to read.
+    more: bool
+    # "since..until" (ISO instants) that the feed may no longer hold: reconcile it from the source.
+    gap: str | None = None
+
+
+@runtime_checkable
+class CrmConnector(Protocol):
+    system: str
+
+    async def get_opportunity(self, opportunity_id: str) -> Opportunity:
+        """Read the opportunity with its account and bill-to contact. NotFound if absent."""
+        ...
+
+    async def write_back(self, write_back: CrmWriteBack) -> None:
+        """Upsert the PSA/ERP ids onto the opportunity and account (never a blind create)."""
+        ...
+
+    async def update_receivables(
+        self, *, opportunity_id: str, account_id: str, summary: ReceivablesSummary
+    ) -> None:
+        """Record the invoice's money state on the opportunity and the account's receivables summary."""
+        ...
+
+    async def create_task(self, task: CrmTask) -> str:
+        """Create (or find, by `task.external_key`) a task for a person; returns the CRM task id."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class PsaConnector(Protocol):
+    system: str
+
+    async def find_project(self, external_ref: str) -> Project | None:
+        """The project carrying our external reference, if one exists."""
+        ...
+
+    async def ensure_project(self, spec: ProjectSpec) -> Project:
+        """Find the project by `spec.external_ref`, else create it with its tasks and milestones.
+
+        The vendor has no idempotency key, so looking up first is what makes a retried create safe.
+        """
+        ...
+
+    async def get_project(self, project_id: str) -> Project: ...
+
+    async def set_project_status(self, project_id: str, status: ProjectStatus, reason: str) -> None: ...
+
+    async def get_rate_card(self, project_id: str) -> RateCard: ...
+
+    def time_entries(
+        self, project_id: str, period: Period, *, cursor: str | None = None
+    ) -> AsyncIterator[Page[TimeEntry]]:
+        """Approved, billable, not-yet-billed time of the project dated within the period, page by page."""
+        ...
+
+    def expenses(
+        self, project_id: str, period: Period, *, cursor: str | None = None
+    ) -> AsyncIterator[Page[Expense]]:
+        """Approved, billable, not-yet-billed expenses of the project dated within the period."""
+        ...
+
+    async def mark_billed(
+        self,
+        *,
+        time_entry_ids: Sequence[str],
+        expense_ids: Sequence[str],
+        invoice_number: str,
+        milestone_ids: Sequence[str] = (),
+    ) -> None:
+        """Mark entries (and fixed-fee milestones) billed with the ERP's invoice number; idempotent."""
+        ...
+
+    async def project_resources(self, project_id: str) -> list[Resource]:
+        """The people staffed on the project, each with the role they work in there (else their own)."""
+        ...
+
+    async def unbilled_milestones(self, project_id: str) -> list[Milestone]:
+        """The project's milestones not yet marked billed, completed or not."""
+        ...
+
+    async def update_financials(self, project_id: str, summary: ReceivablesSummary) -> None:
+        """Record an invoice's money state on the project; idempotent."""
+        ...
+
+    def events(
+        self, *, created_after: datetime, event_types: Sequence[str], cursor: str | None = None
+    ) -> AsyncIterator[Page[PsaEvent]]:
+        """Change-feed events created after the instant, page by page, in the vendor's order."""
+        ...
+
+    async def poll_feed(
+        self,
+        cursor: dict[str, Any] | None,
+        *,
+        now: datetime,
+        max_events: int,
+        on_page: Callable[[str | None], None],
+    ) -> FeedPoll:
+        """One poll of the change feed from the poller's opaque cursor: the new events (repeats and
+        reordering absorbed), the cursor to keep, and any span the feed may have lost. `on_page` is told
+        each page's next cursor, so a caller can show it is alive while a long feed is read."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class ErpConnector(Protocol):
+    system: str
+
+    async def find_customer(self, account: Account) -> str | None:
+        """The ERP customer id carrying the CRM account id as its external reference, if any."""
+        ...
+
+    async def create_customer(self, account: Account, *, entity: LegalEntity, idempotency_key: str) -> str:
+        """Create the customer with the CRM account id as its external reference; returns its id."""
+        ...
+
+    async def find_customers_by_name_and_tax_number(self, name: str, tax_number: str) -> list[ErpCustomer]:
+        """Customers whose name equals `name` ignoring case and spacing, and whose tax number equals
+        `tax_number` ignoring case, spaces and punctuation (`canonical.name_key`/`tax_number_key`), whatever
+        external reference they carry. Used to refuse creating a second customer for one company."""
+        ...
+
+    async def find_invoice(self, reference: str) -> PostedInvoice | None:
+        """The invoice we posted under this business reference, if the ERP has it."""
+        ...
+
+    async def post_invoice(
+        self, invoice: Invoice, *, entity: LegalEntity, idempotency_key: str
+    ) -> PostedInvoice:
+        """Create and approve (post) the invoice; a retry with the same key returns the same invoice."""
+        ...
+
+    async def get_invoice(self, invoice_id: str) -> InvoiceStatus:
+        """The invoice with its payments and credit notes, as the ERP sees it now."""
+        ...
+
+    async def payments_since(self, modified_since: datetime | None) -> list[Payment]:
+        """Payments created or changed since the instant (all when None)."""
+        ...
+
+    async def apply_payment(
+        self, invoice_id: str, amount: Money, *, reference: str, idempotency_key: str
+    ) -> Payment:
+        """Record money received against an invoice (used by finance tooling, demos and tests)."""
+        ...
+
+    async def credit_invoice(
+        self, invoice_id: str, amount: Money, *, reason: str, idempotency_key: str
+    ) -> CreditNote:
+        """Issue a credit note against the invoice and allocate it."""
+        ...
+
+    async def void_invoice(self, invoice_id: str) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+# --- Optional capabilities: small protocols a connector offers besides its role. ---------------------------
+
+
+@runtime_checkable
+class ErpReferenceSource(Protocol):
+    """An ERP that publishes its set-up: currencies (and rates), tax rates, chart of accounts, items."""
+
+    system: str
+
+    async def reference_data(self) -> ErpReferenceData: ...
+
+
+@runtime_checkable
+class BookedInvoiceSource(Protocol):
+    """An ERP that lists the customer invoices whose reference starts with a prefix, with their lines."""
+
+    system: str
+
+    async def booked_invoices(self, reference_prefix: str) -> list[BookedInvoice]: ...
+
+
+@runtime_checkable
+class PsaReferenceSource(Protocol):
+    """A PSA that lists the people who book time, with their roles and cost rates."""
+
+    system: str
+
+    async def employees(self) -> list[Employee]: ...
+
+
+@runtime_checkable
+class ApprovedWorkSource(Protocol):
+    """A PSA that lists a project's approved billable work in a period, billed or not (with the invoice
+    number it was billed on), page by page: what reconciliation compares against the ERP."""
+
+    system: str
+
+    def approved_time(
+        self, project_id: str, period: Period, *, cursor: str | None = None
+    ) -> AsyncIterator[Page[TimeEntry]]: ...
+
+    def approved_expenses(
+        self, project_id: str, period: Period, *, cursor: str | None = None
+    ) -> AsyncIterator[Page[Expense]]: ...
+
+
+@runtime_checkable
+class OpportunityEditor(Protocol):
+    """A CRM on which ps-sync may write a person's corrections to a deal (fix-and-retry)."""
+
+    system: str
+
+    async def correct_opportunity(self, opportunity_id: str, fix: OpportunityFix) -> None: ...

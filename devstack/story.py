@@ -1,0 +1,398 @@
+"""The demo story: a closed-won deal travels through CRM, PSA and ERP until its invoice is paid.
+
+Everything a person would do happens through the vendors' APIs (the sandboxes and Tryton) and the
+ingress; everything ps-sync does happens in its workflows. The story only watches and waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+
+from canonical import Money, Period
+from config import Settings
+from connectors.tryton.connector import TrytonConnector
+from ingress.identity import mint_dev_token
+from runs.invoice_to_cash import InvoiceToCashResult
+from runs.opportunity_to_project import OpportunityToProjectResult
+from runs.opportunity_to_project import workflow_id as o2p_id
+from runs.time_to_billing import TimeToBillingResult
+from runs.time_to_billing import workflow_id as ttb_id
+from sandboxes.kantata.seed import Consultant, KantataSeeder, TimeLog
+from sandboxes.salesforce.seed import DealIds, SalesforceSeeder
+from sandboxes.xero.seed import XeroFinanceUser
+from workflows.time_to_billing import TimeToBilling
+
+SERVICE_CODE = "ADV-TM"
+BILLING_MODEL = "Time and Materials"
+TEAM = (
+    ("Dana Whitfield", "dana.whitfield@northwind.example", "Senior Consultant"),
+    ("Omar Haddad", "omar.haddad@northwind.example", "Consultant"),
+)
+RATES = {
+    "GBP": {"Senior Consultant": Money.of("150", "GBP"), "Consultant": Money.of("100", "GBP")},
+    "EUR": {"Senior Consultant": Money.of("170", "EUR"), "Consultant": Money.of("115.50", "EUR")},
+}
+
+
+class StoryFailed(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class DealPlan:
+    entity: str
+    account_name: str
+    country: str
+    city: str
+    postal_code: str
+    street: str
+    currency: str
+    days_worked: int = 5
+
+
+@dataclass
+class DealOutcome:
+    plan: DealPlan
+    opportunity_id: str
+    account_id: str
+    opportunity_workflow: str
+    project_id: str
+    erp: str
+    erp_customer_id: str
+    billing_workflow: str
+    invoice_id: str
+    invoice_number: str
+    invoice_total: Money
+    cash_workflow: str
+    outcome: str
+
+    @property
+    def paid(self) -> bool:
+        return self.outcome == "paid"
+
+
+def previous_period(today: date) -> Period:
+    """Month-end billing: the story logs time in the month that has just closed."""
+    return Period.of(today.replace(day=1) - timedelta(days=1))
+
+
+def working_days(period: Period, count: int) -> list[date]:
+    days: list[date] = []
+    day = period.first_day
+    while len(days) < count and day <= period.last_day:
+        if day.weekday() < 5:
+            days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
+class Story:
+    def __init__(
+        self,
+        settings: Settings,
+        client: Client,
+        *,
+        say: Callable[[str], None] = print,
+        step_seconds: float = 180.0,
+    ) -> None:
+        self._settings = settings
+        # How long any one step (a workflow appearing, reaching a stage, finishing) may take.
+        self._step_seconds = step_seconds
+        self._client = client
+        self._say = say
+        self._team: list[Consultant] = []
+
+    async def prepare(self) -> None:
+        """Reference data a firm has before any deal: consultants with roles and rate cards per currency."""
+        async with KantataSeeder.for_sandbox(self._settings.kantata_base_url) as kantata:
+            self._team = [await kantata.consultant(name, email, role) for name, email, role in TEAM]
+            effective = date(datetime.now(UTC).year - 1, 1, 1)
+            for currency, rates in RATES.items():
+                await kantata.rate_card(currency, {effective: rates})
+        self._say(f"Kantata: {len(self._team)} consultants, rate cards in {', '.join(RATES)}")
+
+    async def play(self, plan: DealPlan) -> DealOutcome:
+        stamp = datetime.now(UTC).strftime("%H%M%S%f")[:-3]
+        deal = await self.close_a_deal(plan, stamp)
+        created = await self.result(o2p_id("salesforce", deal.opportunity_id), OpportunityToProjectResult)
+        self._say(
+            f"[{plan.entity}] OpportunityToProject done: Kantata project {created.project_id}, "
+            f"{created.erp} customer {created.erp_customer_id}"
+        )
+
+        period = previous_period(datetime.now(UTC).date())
+        await self.log_and_approve_time(created.project_id, period, plan.days_worked)
+        billing_id = ttb_id(created.project_id, period.value)
+        await self.approve_when_asked(billing_id, created.project_id, period)
+        billed = await self.result(billing_id, TimeToBillingResult)
+        if billed.outcome != "posted" or billed.invoice is None or billed.invoice_to_cash_workflow_id is None:
+            raise StoryFailed(f"billing run {billing_id} ended {billed.outcome}: {billed.reason}")
+        invoice = billed.invoice
+        self._say(
+            f"[{plan.entity}] TimeToBilling posted {created.erp} invoice {invoice.number} "
+            f"for {invoice.total} (net), {billed.time_entries_billed} entries marked billed"
+        )
+
+        await self.pay(created.erp, invoice.invoice_id, stamp)
+        cash = await self.result(billed.invoice_to_cash_workflow_id, InvoiceToCashResult)
+        self._say(f"[{plan.entity}] InvoiceToCash ended {cash.outcome}: paid {cash.summary.amount_paid}")
+        return DealOutcome(
+            plan=plan,
+            opportunity_id=deal.opportunity_id,
+            account_id=deal.account_id,
+            opportunity_workflow=o2p_id("salesforce", deal.opportunity_id),
+            project_id=created.project_id,
+            erp=created.erp,
+            erp_customer_id=created.erp_customer_id,
+            billing_workflow=billing_id,
+            invoice_id=invoice.invoice_id,
+            invoice_number=invoice.number,
+            invoice_total=invoice.total,
+            cash_workflow=billed.invoice_to_cash_workflow_id,
+            outcome=cash.outcome,
+        )
+
+    async def close_a_deal(self, plan: DealPlan, stamp: str) -> DealIds:
+        async with SalesforceSeeder(self._settings.salesforce_base_url) as salesforce:
+            deal = await salesforce.create_customer_deal(
+                account_name=f"{plan.account_name} {stamp}",
+                country=plan.country,
+                city=plan.city,
+                street=plan.street,
+                postal_code=plan.postal_code,
+                currency=plan.currency,
+                legal_entity=plan.entity,
+                service_code=SERVICE_CODE,
+                billing_model=BILLING_MODEL,
+                opportunity_name=f"{plan.account_name} advisory {stamp}",
+                amount=Decimal("40000.00"),
+                # A manager Kantata knows (prepare() invites the team), so the project gets its lead.
+                project_manager=TEAM[0][0],
+            )
+            await salesforce.close_won(deal.opportunity_id)
+        self._say(f"[{plan.entity}] Salesforce: opportunity {deal.opportunity_id} closed won")
+        return deal
+
+    async def log_and_approve_time(self, project_id: str, period: Period, days: int) -> None:
+        async with KantataSeeder.for_sandbox(self._settings.kantata_base_url) as kantata:
+            await kantata.add_to_project(project_id, self._team)
+            logs = [
+                TimeLog(user_id=person.user_id, day=day, minutes=480, notes=f"{person.role} work")
+                for person in self._team
+                for day in working_days(period, days)
+            ]
+            entry_ids = await kantata.log_time(project_id, logs)
+            await kantata.submit_and_approve(project_id, entry_ids)
+        self._say(f"Kantata: {len(logs)} time entries in {period} logged and approved on {project_id}")
+
+    async def approve_when_asked(self, billing_id: str, project_id: str, period: Period) -> None:
+        handle = await self.handle(billing_id)
+        deadline = time.monotonic() + self._step_seconds
+        while True:
+            status = await handle.query(TimeToBilling.status)
+            if status.stage in ("awaiting_approval", "approval_reminded", "approval_escalated"):
+                break
+            if status.stage in ("done", "nothing_to_bill", "blocked") or time.monotonic() > deadline:
+                raise StoryFailed(f"{billing_id} never asked for approval (stage {status.stage})")
+            await asyncio.sleep(0.5)
+        pending = await handle.query(TimeToBilling.pending_approval)
+        if pending is None:
+            raise StoryFailed(f"{billing_id} asked for approval but shows nothing waiting")
+        self._say(f"Finance: approving {pending.total} (version {pending.version}) through the ingress")
+        # The finance lead signs in as a person: the run records who approved, not a shared role token.
+        token = self._person("finance.lead", "finance")
+        async with httpx.AsyncClient(base_url=self._settings.ingress_public_url, timeout=30) as ingress:
+            response = await ingress.post(
+                f"/billing-runs/{project_id}/{period.value}/approve",
+                json={
+                    "invoice_version": pending.version,
+                    "expected_total": pending.total.model_dump(mode="json"),
+                },
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            if response.status_code != 200:
+                raise StoryFailed(f"approval refused: {response.status_code} {response.text}")
+
+    async def pay(self, erp: str, invoice_id: str, stamp: str) -> None:
+        if erp == "xero":
+            finance = XeroFinanceUser.from_settings(self._settings)
+            try:
+                invoice = await finance.get_invoice(invoice_id)
+                amount = Decimal(str(invoice["AmountDue"]))
+                await finance.apply_payment(invoice_id, amount, reference=f"BACS {stamp}")
+            finally:
+                await finance.aclose()
+        else:
+            tryton = TrytonConnector.from_settings(self._settings)
+            try:
+                status = await tryton.get_invoice(invoice_id)
+                await tryton.apply_payment(
+                    invoice_id,
+                    status.amount_due,
+                    reference=f"SEPA {stamp}",
+                    idempotency_key=f"demo-payment-{invoice_id}",
+                )
+            finally:
+                await tryton.aclose()
+        self._say(f"Finance: payment applied in {erp} to invoice {invoice_id}")
+
+    async def handle(self, workflow_id: str) -> WorkflowHandle[Any, Any]:
+        """The run once it exists: it is started by a webhook or the feed poller, not by the story."""
+        deadline = time.monotonic() + self._step_seconds
+        handle = self._client.get_workflow_handle(workflow_id)
+        while True:
+            try:
+                await handle.describe()
+                return handle
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND or time.monotonic() > deadline:
+                    raise StoryFailed(f"workflow {workflow_id} did not start: {err}") from err
+            await asyncio.sleep(0.3)
+
+    async def result(self, workflow_id: str, result_type: type[Any]) -> Any:
+        handle = await self.handle(workflow_id)
+        typed = self._client.get_workflow_handle(workflow_id, result_type=result_type)
+        try:
+            return await asyncio.wait_for(typed.result(), self._step_seconds)
+        except TimeoutError as err:
+            description = await handle.describe()
+            raise StoryFailed(
+                f"{workflow_id} still {description.status} after {self._step_seconds:.0f}s"
+            ) from err
+
+    # --- an exception fixed and retried ---------------------------------------------------------------------
+
+    async def play_exception_fixed_and_retried(self, plan: DealPlan | None = None) -> ExceptionStoryOutcome:
+        """A deal closed without its tax code: OpportunityToProject parks it with a sales-ops exception; sales
+        ops reads it through the ingress, fixes the opportunity in Salesforce (its REST API) and retries
+        through the ingress; the same run continues and the project is created."""
+        plan = plan or UK_DEAL
+        stamp = datetime.now(UTC).strftime("%H%M%S%f")[:-3]
+        async with SalesforceSeeder(self._settings.salesforce_base_url) as salesforce:
+            deal = await salesforce.create_customer_deal(
+                account_name=f"{plan.account_name} (incomplete) {stamp}",
+                country=plan.country,
+                city=plan.city,
+                street=plan.street,
+                postal_code=plan.postal_code,
+                currency=plan.currency,
+                legal_entity=plan.entity,
+                service_code=SERVICE_CODE,
+                billing_model=BILLING_MODEL,
+                opportunity_name=f"{plan.account_name} advisory {stamp}",
+                amount=Decimal("12000.00"),
+                project_manager=TEAM[0][0],
+                omit=("Tax_Code__c",),
+            )
+            await salesforce.close_won(deal.opportunity_id)
+        self._say(
+            f"[{plan.entity}] Salesforce: opportunity {deal.opportunity_id} closed won without a tax code"
+        )
+
+        async with httpx.AsyncClient(
+            base_url=self._settings.ingress_public_url,
+            timeout=30,
+            headers={"Authorization": f"Bearer {self._person('sales.ops', 'ops')}"},
+        ) as ingress:
+            item = await self._open_exception_for(ingress, deal.opportunity_id)
+            self._say(f"Sales ops: exception #{item['id']} ({item['owner']}): {item['reason']}")
+
+            tax_code = self._settings.entity(plan.entity).default_tax_code
+            async with SalesforceSeeder(self._settings.salesforce_base_url) as salesforce:
+                await salesforce.update("Opportunity", deal.opportunity_id, {"Tax_Code__c": tax_code})
+            self._say(f"Sales ops: set the tax code to {tax_code} on the opportunity in Salesforce")
+
+            response = await ingress.post(
+                f"/exceptions/{item['id']}/retry",
+                json={"note": f"tax code set to {tax_code}"},
+            )
+            if response.status_code != 202:
+                raise StoryFailed(f"retry refused: {response.status_code} {response.text}")
+            action_workflow = response.json()["action_workflow_id"]
+            self._say(f"Sales ops: retried exception #{item['id']} through the ingress ({action_workflow})")
+
+            created = await self.result(o2p_id("salesforce", deal.opportunity_id), OpportunityToProjectResult)
+            resolved = await self._exception_settled(ingress, int(item["id"]))
+        self._say(
+            f"[{plan.entity}] OpportunityToProject went on: Kantata project {created.project_id}; "
+            f"exception #{item['id']} {resolved['status']}"
+        )
+        return ExceptionStoryOutcome(
+            opportunity_id=deal.opportunity_id,
+            exception_id=int(item["id"]),
+            reason=str(item["reason"]),
+            action_workflow=action_workflow,
+            opportunity_workflow=o2p_id("salesforce", deal.opportunity_id),
+            project_id=created.project_id,
+            exception_status=str(resolved["status"]),
+        )
+
+    def _person(self, name: str, role: str) -> str:
+        """A development token for a named person: what they do is recorded against them."""
+        return mint_dev_token(self._settings, name, role, subject=f"{name}@northwind.example")
+
+    async def _open_exception_for(self, ingress: httpx.AsyncClient, opportunity_id: str) -> dict[str, Any]:
+        deadline = time.monotonic() + self._step_seconds
+        while True:
+            response = await ingress.get(
+                "/exceptions", params={"process": "opportunity_to_project", "status": "open"}
+            )
+            if response.status_code != 200:
+                raise StoryFailed(f"exceptions list refused: {response.status_code} {response.text}")
+            for item in response.json()["items"]:
+                # Salesforce ids come in 15- and 18-character forms; the first 15 name the record.
+                if str(item["record"].get("opportunity_id", ""))[:15] == opportunity_id[:15]:
+                    return dict(item)
+            if time.monotonic() > deadline:
+                raise StoryFailed(f"no exception was raised for incomplete opportunity {opportunity_id}")
+            await asyncio.sleep(0.3)
+
+    async def _exception_settled(self, ingress: httpx.AsyncClient, exception_id: int) -> dict[str, Any]:
+        deadline = time.monotonic() + self._step_seconds
+        while True:
+            response = await ingress.get(f"/exceptions/{exception_id}")
+            item = dict(response.json())
+            if item.get("status") not in ("open", "retrying") or time.monotonic() > deadline:
+                return item
+            await asyncio.sleep(0.3)
+
+
+@dataclass
+class ExceptionStoryOutcome:
+    opportunity_id: str
+    exception_id: int
+    reason: str
+    action_workflow: str
+    opportunity_workflow: str
+    project_id: str
+    exception_status: str
+
+
+UK_DEAL = DealPlan(
+    entity="UK",
+    account_name="Globex UK",
+    country="GB",
+    city="London",
+    postal_code="EC1A 1AA",
+    street="1 Market Street",
+    currency="GBP",
+)
+EU_DEAL = DealPlan(
+    entity="EU",
+    account_name="Initech Benelux",
+    country="NL",
+    city="Amsterdam",
+    postal_code="1012 AB",
+    street="Damrak 1",
+    currency="EUR",
+)

@@ -1,0 +1,237 @@
+"""The ledger's schema: SQLAlchemy 2 typed declarative models. Only the ledger's own modules touch these."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from ledger.column_types import ExactNumeric, UtcDateTime, utc_now
+from ledger.vocab import SYSTEM_NAME_LENGTH, ExceptionAction, ExceptionStatus, LinkStatus, PostingState
+
+# Named constraints keep Alembic migrations (and SQLite batch rebuilds) deterministic.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+MONEY_PRECISION, MONEY_SCALE = 18, 4
+FX_PRECISION, FX_SCALE = 18, 8
+TAX_PRECISION, TAX_SCALE = 10, 6
+
+
+def _one_of(column: str, values: type[Any]) -> str:
+    return f"{column} IN ({', '.join(repr(str(value)) for value in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class IdMap(Base):
+    """The crosswalk: which record in each system stands for one of our business keys."""
+
+    __tablename__ = "id_map"
+    __table_args__ = (
+        UniqueConstraint("entity", "canonical_key", "system"),
+        UniqueConstraint("entity", "system", "external_id"),
+        CheckConstraint(_one_of("status", LinkStatus), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    entity: Mapped[str] = mapped_column(String(32))
+    canonical_key: Mapped[str] = mapped_column(String(255))
+    system: Mapped[str] = mapped_column(String(SYSTEM_NAME_LENGTH))
+    external_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class Posting(Base):
+    """One invoice posted to an ERP, keyed by the idempotency key the post was made with."""
+
+    __tablename__ = "posting"
+    __table_args__ = (
+        CheckConstraint(_one_of("state", PostingState), name="state"),
+        Index(None, "legal_entity", "period"),
+        Index(None, "project_id", "period"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    erp: Mapped[str] = mapped_column(String(SYSTEM_NAME_LENGTH))
+    legal_entity: Mapped[str] = mapped_column(String(16))
+    project_id: Mapped[str] = mapped_column(String(255))
+    period: Mapped[str] = mapped_column(String(7))
+    target_id: Mapped[str] = mapped_column(String(255))
+    number: Mapped[str | None] = mapped_column(String(64))
+    amount: Mapped[Decimal] = mapped_column(ExactNumeric(MONEY_PRECISION, MONEY_SCALE))
+    currency: Mapped[str] = mapped_column(String(3))
+    content_hash: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    billed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        Index(None, "key", "occurred_at"),
+        Index(None, "workflow_id", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    workflow_id: Mapped[str | None] = mapped_column(String(255))
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(255))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ExceptionEntry(Base):
+    """One thing that needs a person, deduplicated by what went wrong where."""
+
+    __tablename__ = "exception"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", ExceptionStatus), name="status"),
+        CheckConstraint(
+            f"resolution_action IS NULL OR {_one_of('resolution_action', ExceptionAction)}",
+            name="resolution_action",
+        ),
+        CheckConstraint("attempts >= 1", name="attempts"),
+        Index(None, "owner", "status"),
+        Index(None, "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
+    process: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    workflow_id: Mapped[str | None] = mapped_column(String(255))
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    # The last action a person took; kept when a later failure re-opens the item.
+    resolution_action: Mapped[str | None] = mapped_column(String(16))
+    resolution_actor: Mapped[str | None] = mapped_column(String(255))
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+    corrected_fields: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class ProjectContractRow(Base):
+    """The commercial terms captured when a deal became a project (canonical ProjectContract as JSON)."""
+
+    __tablename__ = "project_contract"
+    __table_args__ = (UniqueConstraint("psa", "project_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    psa: Mapped[str] = mapped_column(String(SYSTEM_NAME_LENGTH))
+    project_id: Mapped[str] = mapped_column(String(255))
+    opportunity_id: Mapped[str] = mapped_column(String(255), index=True)
+    legal_entity: Mapped[str] = mapped_column(String(16))
+    contract: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class RefCurrency(Base):
+    """A currency the source system knows, with its rate into the entity's currency."""
+
+    __tablename__ = "ref_currency"
+    __table_args__ = (UniqueConstraint("system", "code"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    system: Mapped[str] = mapped_column(String(SYSTEM_NAME_LENGTH))
+    code: Mapped[str] = mapped_column(String(3))
+    entity_currency: Mapped[str] = mapped_column(String(3))
+    # One unit of `code` is worth `rate` units of `entity_currency`.
+    rate: Mapped[Decimal] = mapped_column(ExactNumeric(FX_PRECISION, FX_SCALE))
+    as_of: Mapped[date] = mapped_column(Date)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class RefTaxRate(Base):
+    __tablename__ = "ref_tax_rate"
+    __table_args__ = (UniqueConstraint("system", "code"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    system: Mapped[str] = mapped_column(String(SYSTEM_NAME_LENGTH))
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    # A percentage: 20 means 20 %.
+    rate: Mapped[Decimal] = mapped_column(ExactNumeric(TAX_PRECISION, TAX_SCALE))
+    active: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class RefAccount(Base):
+    __tablename__ = "ref_account"
+    __table_args__ = (UniqueConstraint("system", "code"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    system: Mapped[str] = mapped_column(String(SYSTEM_NAME_LENGTH))
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class RefItem(Base):
+    __tablename__ = "ref_item"
+    __table_args__ = (UniqueConstraint("system", "code"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    system: Mapped[str] = mapped_column(String(SYSTEM_NAME_LENGTH))
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class RefResource(Base):
+    __tablename__ = "ref_resource"
+    __table_args__ = (
+        UniqueConstraint("system", "external_id"),
+        CheckConstraint("(cost_rate IS NULL) = (cost_currency IS NULL)", name="cost_rate_has_currency"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    system: Mapped[str] = mapped_column(String(SYSTEM_NAME_LENGTH))
+    external_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str | None] = mapped_column(String(128))
+    cost_rate: Mapped[Decimal | None] = mapped_column(ExactNumeric(MONEY_PRECISION, MONEY_SCALE))
+    cost_currency: Mapped[str | None] = mapped_column(String(3))
+    active: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)

@@ -1,1 +1,0 @@
-"""ps-sync: durable CRM / PSA / ERP integration on Temporal."""

@@ -1,5 +1,0 @@
-"""Salesforce (CRM): REST client, canonical mapping, the CrmConnector, and outbound-message parsing."""
-
-from pssync.connectors.salesforce.connector import SalesforceConnector
-
-__all__ = ["SalesforceConnector"]

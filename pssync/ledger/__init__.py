@@ -1,5 +1,0 @@
-"""ps-sync's own database: id crosswalk, invoice postings, audit trail, exception queue, reference data.
-
-Build a `Database` in the composition root, open `database.session()` and call the functions in
-`pssync.ledger.repository` with it; they return the frozen records in `pssync.ledger.records`.
-"""

@@ -1,0 +1,118 @@
+"""The Temporal Schedules ps-sync runs by: ReferenceSync every few hours, Reconciliation every morning.
+
+`apply_schedules` is idempotent: a schedule that does not exist is created (reference data is then synced at
+once, so a fresh system validates against real data), one that exists is brought to this definition. Run by
+`pssync schedules apply` and at `make run` / `make demo`.
+
+Schedule ids carry the task queue, so two deployments (or test runs) on one namespace never share one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleRange,
+    ScheduleSpec,
+    ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+
+from config import Settings
+from runs import reconciliation, reference_sync
+from runs.reconciliation import ReconciliationInput
+from runs.reference_sync import ReferenceSyncInput
+
+REFERENCE_SYNC_EVERY = timedelta(hours=6)
+RECONCILIATION_HOUR_UTC = 6
+
+
+@dataclass(frozen=True)
+class AppliedSchedule:
+    schedule_id: str
+    outcome: Literal["created", "updated"]
+    description: str
+
+
+def reference_sync_schedule_id(settings: Settings) -> str:
+    return f"{settings.task_queue}:reference-sync"
+
+
+def reconciliation_schedule_id(settings: Settings) -> str:
+    return f"{settings.task_queue}:reconciliation"
+
+
+def _policy() -> SchedulePolicy:
+    # A run still going when the next is due makes the next one pointless; after downtime, catch up once.
+    return SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(hours=1))
+
+
+def definitions(settings: Settings) -> dict[str, tuple[Schedule, str]]:
+    entities = tuple(settings.entities)
+    reference_id = reference_sync_schedule_id(settings)
+    reconciliation_id = reconciliation_schedule_id(settings)
+    return {
+        reference_id: (
+            Schedule(
+                action=ScheduleActionStartWorkflow(
+                    reference_sync.WORKFLOW_TYPE,
+                    ReferenceSyncInput(entities=entities, psa=settings.psa),
+                    id=reference_id,
+                    task_queue=settings.task_queue,
+                ),
+                spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=REFERENCE_SYNC_EVERY)]),
+                policy=_policy(),
+                state=ScheduleState(note="ps-sync: ERP and PSA reference data into the ledger"),
+            ),
+            f"ReferenceSync every {REFERENCE_SYNC_EVERY}",
+        ),
+        reconciliation_id: (
+            Schedule(
+                action=ScheduleActionStartWorkflow(
+                    reconciliation.WORKFLOW_TYPE,
+                    ReconciliationInput(entities=entities, psa=settings.psa),
+                    id=reconciliation_id,
+                    task_queue=settings.task_queue,
+                ),
+                spec=ScheduleSpec(
+                    calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(RECONCILIATION_HOUR_UTC)])]
+                ),
+                policy=_policy(),
+                state=ScheduleState(note="ps-sync: the month just closed, PSA against ERP and ledger"),
+            ),
+            f"Reconciliation of the previous month daily at {RECONCILIATION_HOUR_UTC:02d}:00 UTC",
+        ),
+    }
+
+
+async def apply_schedules(
+    client: Client, settings: Settings
+) -> list[AppliedSchedule]:
+    applied: list[AppliedSchedule] = []
+    for schedule_id, (schedule, description) in definitions(settings).items():
+        try:
+            await client.create_schedule(
+                schedule_id,
+                schedule,
+                trigger_immediately=schedule_id == reference_sync_schedule_id(settings),
+            )
+            applied.append(AppliedSchedule(schedule_id, "created", description))
+        except ScheduleAlreadyRunningError:
+
+            async def to_definition(_: ScheduleUpdateInput, wanted: Schedule = schedule) -> ScheduleUpdate:
+                return ScheduleUpdate(schedule=wanted)
+
+            await client.get_schedule_handle(schedule_id).update(to_definition)
+            applied.append(AppliedSchedule(schedule_id, "updated", description))
+    return applied

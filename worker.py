@@ -1,0 +1,260 @@
+"""The composition root: builds connectors, ledger and Temporal worker from settings, and runs it.
+
+Nothing else in ps-sync builds clients or engines, so what a workflow can reach stays free of I/O.
+Connectors are found by the names the settings give them (`crm`, `psa`, each legal entity's `erp`) among
+the installed `pssync.connectors` entry points, so this module names no vendor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.billing_starter import StarterActivities
+from activities.crm import CrmActivities
+from activities.erp import ErpActivities
+from activities.erp_router import ErpRouter
+from activities.exceptions import ExceptionActivities, RetryContext
+from activities.invoice_nudges import InvoiceNudgeActivities
+from activities.ledger import LedgerActivities
+from activities.psa import PsaActivities
+from activities.reconciliation import ReconciliationActivities
+from activities.reference import ReferenceActivities
+from config import Settings
+from connectors.roles import CrmConnector, ErpConnector, PsaConnector
+from ledger.database import Database
+from observability.interceptor import LogContextInterceptor
+from observability.logging import configure_logging
+from runs.client import connect_client
+from workflows.exceptions import ExceptionAction
+from workflows.invoice_to_cash import InvoiceToCash
+from workflows.opportunity_to_project import OpportunityToProject
+from workflows.payment_feed import ErpPaymentPoller
+from workflows.psa_feed import PsaFeedPoller
+from workflows.reconciliation import Reconciliation
+from workflows.reference_sync import ReferenceSync
+from workflows.time_to_billing import TimeToBilling
+
+WORKFLOWS: Sequence[type] = (
+    OpportunityToProject,
+    TimeToBilling,
+    InvoiceToCash,
+    PsaFeedPoller,
+    ErpPaymentPoller,
+    ReferenceSync,
+    Reconciliation,
+    ExceptionAction,
+)
+
+log = structlog.get_logger("worker")
+
+CONNECTOR_ENTRY_POINTS = "pssync.connectors"
+
+
+class ConnectorUnavailable(RuntimeError):
+    """The settings name a connector this installation cannot provide for the role asked of it."""
+
+
+@dataclass
+class Connectors:
+    crm: CrmConnector
+    psa: PsaConnector
+    erps: ErpRouter
+
+    async def aclose(self) -> None:
+        await self.crm.aclose()
+        await self.psa.aclose()
+        await self.erps.aclose()
+
+
+def installed_connectors() -> list[str]:
+    return sorted({point.name for point in entry_points(group=CONNECTOR_ENTRY_POINTS)})
+
+
+def find_connector(name: str, setting: str) -> EntryPoint:
+    """The entry point installed under `name`; `setting` says which setting named it, for the error."""
+    found = {point.value: point for point in entry_points(group=CONNECTOR_ENTRY_POINTS, name=name)}
+    if not found:
+        # Entry points exist only once the package is installed (`pip install -e .` from a checkout).
+        installed = ", ".join(installed_connectors()) or "none (is ps-sync installed?)"
+        raise ConnectorUnavailable(
+            f"{setting} names connector {name!r}, which is not installed "
+            f"(entry point group {CONNECTOR_ENTRY_POINTS!r}); installed: {installed}"
+        )
+    if len(found) > 1:
+        raise ConnectorUnavailable(
+            f"{setting} names connector {name!r}, which several packages install: {', '.join(sorted(found))}"
+        )
+    return next(iter(found.values()))
+
+
+# `role` is a runtime-checkable role protocol: mypy takes no protocol class for a `type[T]` parameter.
+def load_connector(point: EntryPoint, role: type[Any], setting: str, settings: Settings) -> Any:
+    """The connector built by `from_settings(settings)` of what the entry point names.
+
+    It must offer `role` and call itself by its entry point's name: the ledger records a connector's
+    `system`, and the worker finds the connector again by the configured name, so the two must agree.
+    """
+    factory = point.load()
+    from_settings = getattr(factory, "from_settings", None)
+    if not callable(from_settings):
+        raise ConnectorUnavailable(f"connector {point.name!r} ({point.value}) has no from_settings(settings)")
+    connector = from_settings(settings)
+    if not isinstance(connector, role):
+        raise ConnectorUnavailable(
+            f"{setting} names connector {point.name!r} ({point.value}), which is not a {role.__name__}"
+        )
+    if connector.system != point.name:
+        raise ConnectorUnavailable(
+            f"connector {point.name!r} ({point.value}) calls itself {connector.system!r}; "
+            f"its entry point must be named after its system"
+        )
+    return connector
+
+
+def build_connectors(settings: Settings) -> Connectors:
+    """The CRM `settings.crm`, the PSA `settings.psa` and one ERP per distinct legal entity `erp`."""
+    erp_settings: dict[str, str] = {}
+    for entity in settings.entities:
+        erp_settings.setdefault(entity.erp, f"the erp of legal entity {entity.code} (PSSYNC_ENTITIES)")
+    crm_setting, psa_setting = "crm (PSSYNC_CRM)", "psa (PSSYNC_PSA)"
+    # Every name is looked up before any connector is built, so a typo fails before a client is opened.
+    crm = find_connector(settings.crm, crm_setting)
+    psa = find_connector(settings.psa, psa_setting)
+    erps = {name: find_connector(name, setting) for name, setting in erp_settings.items()}
+    return Connectors(
+        crm=load_connector(crm, CrmConnector, crm_setting, settings),
+        psa=load_connector(psa, PsaConnector, psa_setting, settings),
+        erps=ErpRouter(
+            {
+                name: load_connector(point, ErpConnector, erp_settings[name], settings)
+                for name, point in erps.items()
+            },
+            settings.entities,
+        ),
+    )
+
+
+def activities_for(
+    connectors: Connectors, database: Database, client: Client, settings: Settings
+) -> list[Any]:
+    crm = CrmActivities(connectors.crm)
+    psa = PsaActivities(connectors.psa, database)
+    erp = ErpActivities(connectors.erps, database)
+    ledger = LedgerActivities(database)
+    starter = StarterActivities(client, settings.task_queue)
+    nudges = InvoiceNudgeActivities(client)
+    reference = ReferenceActivities(connectors.erps, connectors.psa, database)
+    reconciliation = ReconciliationActivities(connectors.psa, connectors.erps, database)
+    exceptions = ExceptionActivities(
+        RetryContext(
+            client=client,
+            task_queue=settings.task_queue,
+            entities=tuple(settings.entities),
+            crm=connectors.crm,
+            psa=connectors.psa.system,
+            billing_settle_seconds=300,
+            invoice_poll_interval_seconds=3600,
+        ),
+        database,
+    )
+    return [
+        crm.fetch_opportunity,
+        crm.write_back_ids,
+        crm.push_receivables_to_crm,
+        crm.create_crm_task,
+        psa.ensure_project,
+        psa.hold_project,
+        psa.get_project_billing_setup,
+        psa.fetch_time_batch,
+        psa.fetch_expense_batch,
+        psa.mark_billed,
+        psa.fetch_unbilled_milestones,
+        psa.push_financials_to_psa,
+        psa.poll_psa_events,
+        erp.ensure_customer,
+        erp.post_invoice,
+        erp.get_invoice_status,
+        erp.payments_since,
+        erp.write_off_invoice,
+        ledger.raise_exception,
+        ledger.raise_exceptions,
+        ledger.audit,
+        ledger.save_project_contract,
+        ledger.load_project_contract,
+        ledger.mark_posting_billed,
+        ledger.billing_history,
+        starter.start_billing,
+        nudges.nudge_invoice_runs,
+        reference.sync_erp_reference,
+        reference.sync_psa_resources,
+        reconciliation.reconciliation_scope,
+        reconciliation.gather_evidence,
+        exceptions.load_exception,
+        exceptions.apply_exception_fix,
+        exceptions.retry_exception_process,
+        exceptions.retry_progress,
+        exceptions.close_exception,
+        exceptions.record_findings,
+    ]
+
+
+def build_worker(
+    client: Client,
+    *,
+    settings: Settings,
+    connectors: Connectors,
+    database: Database,
+    executor: ThreadPoolExecutor,
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=list(WORKFLOWS),
+        activities=activities_for(connectors, database, client, settings),
+        activity_executor=executor,
+        interceptors=[LogContextInterceptor()],
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    database = Database.from_url(settings.database_url)
+    database.migrate()
+    client = await connect_client(settings)
+    connectors = build_connectors(settings)
+    with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
+        worker = build_worker(
+            client, settings=settings, connectors=connectors, database=database, executor=executor
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        log.info("worker_started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+        async with worker:
+            await stop.wait()
+            log.info("worker_stopping")
+        await connectors.aclose()
+    database.dispose()
+    log.info("worker_stopped")
+
+
+def main() -> None:
+    settings = Settings()
+    configure_logging(settings.log_level)
+    asyncio.run(run_worker(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""TimeToBilling's concerns, one module each; `workflows.time_to_billing` puts them together in one run."""

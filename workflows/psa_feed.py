@@ -1,0 +1,141 @@
+"""PsaFeedPoller: the PSA has no push webhooks, so a long-running workflow reads its change feed.
+
+The cursor lives in this workflow's state (and is carried across continue-as-new), so the poller
+catches up after any downtime from exactly where it stopped. Events only nudge billing: the billing
+run re-reads the entries from the PSA before it rates anything.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.billing_starter import StartBillingInput, StarterActivities
+    from activities.ledger import LedgerActivities, RaiseExceptionInput
+    from activities.psa import PollPsaEventsInput, PsaActivities
+    from canonical import ExceptionOwner, ExpensePosted, MilestoneCompleted, Period, TimeApproved
+    from runs import search_attributes as sa
+    from runs.psa_feed import PollNow, PsaFeedPollerInput, PsaFeedPollerStatus
+    from workflows.options import LEDGER_CALL, VENDOR_CALL
+
+POLLS_BEFORE_CONTINUE = 200
+# The dev server slows down when flooded: start billing runs a few at a time.
+START_BATCH = 10
+
+
+@workflow.defn
+class PsaFeedPoller:
+    def __init__(self) -> None:
+        self._polls = 0
+        self._events_seen = 0
+        self._nudged = 0
+        self._cursor: dict[str, Any] | None = None
+        self._poll_now = False
+        self._last_gap: str | None = None
+        self._waiting = False
+
+    @workflow.signal
+    def poll_now(self, request: PollNow) -> None:
+        self._poll_now = True
+
+    @workflow.query
+    def status(self) -> PsaFeedPollerStatus:
+        return PsaFeedPollerStatus(
+            polls=self._polls,
+            events_seen=self._events_seen,
+            billing_runs_nudged=self._nudged,
+            cursor=self._cursor,
+            last_gap=self._last_gap,
+            waiting=self._waiting,
+        )
+
+    @workflow.run
+    async def run(self, input: PsaFeedPollerInput) -> None:
+        self._cursor = input.cursor
+        self._events_seen, self._nudged = input.events_seen, input.billing_runs_nudged
+        workflow.upsert_search_attributes([sa.SYNC_STAGE.value_set("polling")])
+        while True:
+            self._poll_now = False
+            result = await workflow.execute_activity_method(
+                PsaActivities.poll_psa_events,
+                PollPsaEventsInput(cursor=self._cursor),
+                **VENDOR_CALL,
+            )
+            self._polls += 1
+            self._events_seen += len(result.events)
+            if result.gap is not None:
+                await self._report_gap(input, result.gap)
+            await self._nudge_billing(input, result.events)
+            # Only after the runs were nudged: a crash before this re-reads the same events, never skips them.
+            self._cursor = result.cursor
+            if self._polls >= POLLS_BEFORE_CONTINUE or workflow.info().is_continue_as_new_suggested():
+                workflow.continue_as_new(
+                    input.model_copy(
+                        update={
+                            "cursor": self._cursor,
+                            "events_seen": self._events_seen,
+                            "billing_runs_nudged": self._nudged,
+                        }
+                    )
+                )
+            if not result.more:
+                # Caught up: the feed held nothing more at the last poll (ops and the benchmark read this).
+                self._waiting = True
+                try:
+                    await workflow.wait_condition(
+                        lambda: self._poll_now, timeout=timedelta(seconds=input.poll_interval_seconds)
+                    )
+                except TimeoutError:
+                    pass
+                self._waiting = False
+
+    async def _nudge_billing(self, input: PsaFeedPollerInput, events: list[Any]) -> None:
+        groups: dict[tuple[str, str], list[str]] = {}
+        for event in events:
+            if isinstance(event, TimeApproved | ExpensePosted):
+                key = (event.project_id, Period.of(event.entry_date).value)
+            elif isinstance(event, MilestoneCompleted):
+                # A fixed fee bills the milestone in the period it was completed in.
+                key = (event.project_id, Period.of(event.completed_on).value)
+            else:
+                continue
+            groups.setdefault(key, []).append(event.event_id)
+        pending = sorted(groups.items())
+        for start in range(0, len(pending), START_BATCH):
+            handles = [
+                workflow.start_activity_method(
+                    StarterActivities.start_billing,
+                    StartBillingInput(
+                        project_id=project_id,
+                        period=period,
+                        psa=input.psa,
+                        entities=input.entities,
+                        settle_seconds=input.billing_settle_seconds,
+                        invoice_poll_interval_seconds=input.invoice_poll_interval_seconds,
+                        event_ids=tuple(event_ids),
+                    ),
+                    **VENDOR_CALL,
+                )
+                for (project_id, period), event_ids in pending[start : start + START_BATCH]
+            ]
+            for handle in handles:
+                await handle
+                self._nudged += 1
+
+    async def _report_gap(self, input: PsaFeedPollerInput, gap: str) -> None:
+        self._last_gap = gap
+        await workflow.execute_local_activity_method(
+            LedgerActivities.raise_exception,
+            RaiseExceptionInput(
+                dedupe_key=f"psa_feed:{input.psa}:gap:{gap}",
+                process="psa_feed",
+                owner=ExceptionOwner.INTEGRATION_SUPPORT,
+                reason=f"{input.psa} change feed lost events ({gap}); "
+                "run reconciliation for the affected periods",
+                record={"psa": input.psa, "gap": gap},
+            ),
+            **LEDGER_CALL,
+        )
