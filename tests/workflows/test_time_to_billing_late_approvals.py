@@ -136,7 +136,8 @@ async def test_bill_now_mid_period_bills_the_work_to_date_at_once_and_a_later_ru
 ) -> None:
     system = ts_system
     project = (await deal_for(system, service_code="ADV-TM", amount=Decimal("40000"))).project_id
-    period = Period.of(datetime.now(UTC).date())
+    # The month the runs live in: the shared time-skipping server's clock runs ahead of the wall clock.
+    period = Period.of((await ts_env.get_current_time()).date())
     closes_at = datetime.combine(period.last_day + timedelta(days=1), time(0), tzinfo=UTC)
     person = await staff(system, project, "Consultant")
     await log_approved(system, project, [TimeLog(person.user_id, period.first_day, ONE_DAY)])
@@ -185,7 +186,8 @@ async def test_bill_now_arriving_after_collection_is_billed_at_once_by_the_follo
 ) -> None:
     system = ts_system
     project = (await deal_for(system, service_code="ADV-TM", amount=Decimal("40000"))).project_id
-    period = Period.of(datetime.now(UTC).date())
+    # The month the runs live in: the shared time-skipping server's clock runs ahead of the wall clock.
+    period = Period.of((await ts_env.get_current_time()).date())
     closes_at = datetime.combine(period.last_day + timedelta(days=1), time(0), tzinfo=UTC)
     person = await staff(system, project, "Consultant")
     await log_approved(system, project, [TimeLog(person.user_id, period.first_day, ONE_DAY)])
