@@ -1,4 +1,4 @@
-"""`python -m bench` / `pssync bench` / `make bench`: run the benchmark and publish its table.
+"""`python -m bench` / `make bench`: run the benchmark and publish its table.
 
 The full run (the defaults) bills 10,000, 50,000 and 100,000 entries over 500 projects and takes about
 half an hour on two cores; `--sizes`, `--projects`, `--burst-rates` and friends choose a smaller one, and
@@ -58,7 +58,7 @@ def write(results: Results, text: str, directory: Path) -> Path:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    """Run with parsed options (`python -m bench` and `pssync bench` alike); returns the exit status."""
+    """Run with parsed options (`python -m bench` and `make bench` alike); returns the exit status."""
     config = config_from(args)
     _stop_on_sigterm()
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")

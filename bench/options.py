@@ -1,4 +1,4 @@
-"""The benchmark's command-line options, shared by `python -m bench` and `pssync bench`."""
+"""The benchmark's command-line options, of `python -m bench`."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The benchmark's options, on its own parser or on `pssync bench`."""
+    """The benchmark's options, on its own parser or on another that embeds it."""
     defaults = BenchConfig()
     parser.add_argument("--smoke", action="store_true", help="a few hundred entries (the test suite's run)")
     parser.add_argument(
