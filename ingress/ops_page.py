@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,6 +27,7 @@ from temporalio.client import Client, WorkflowExecution
 
 from config import Settings
 from ingress.exceptions_api import READERS, ledger, temporal_link
+from ingress.identity import TokenRefused, verify_token
 from ledger.column_types import utc_now
 from ledger.database import Database
 from ledger.records import ExceptionItem, OwnerExceptionSummary
@@ -61,14 +61,15 @@ def page_reader(request: Request, authorization: str | None = Header(default=Non
             raise HTTPException(401, "malformed Basic credentials", challenge) from None
     elif scheme.lower() != "bearer":
         raise HTTPException(401, f"unsupported authorization scheme {scheme!r}", challenge)
-    roles: dict[str, str] = request.app.state.settings.token_roles()
-    for known, role in roles.items():
-        # Compared as bytes: compare_digest refuses non-ASCII text, and a header may carry any.
-        if secrets.compare_digest(known.encode(), token.encode("utf-8", "surrogateescape")):
-            if role not in READERS:
-                raise HTTPException(403, f"role {role!r} may not read the ops page")
-            return role
-    raise HTTPException(401, "unknown token", challenge)
+    # The same verification as every people-facing endpoint: a person's signed token (static tokens only
+    # outside production).
+    try:
+        identity = verify_token(request.app.state.settings, token)
+    except TokenRefused as refused:
+        raise HTTPException(401, str(refused), challenge) from None
+    if identity.role not in READERS:
+        raise HTTPException(403, f"role {identity.role!r} may not read the ops page")
+    return identity.role
 
 
 @dataclass

@@ -7,6 +7,7 @@ import base64
 import httpx
 from temporalio.api.common.v1 import Payload
 
+from ingress.identity import mint_dev_token
 from runs.codec import EncryptionCodec
 
 from ..support.system import System
@@ -57,3 +58,31 @@ async def test_decode_without_a_token_outside_development_is_refused(system: Sys
                 headers={"Authorization": f"Bearer {_token(system, 'ops')}"},
             )
         ).status_code == 422
+
+
+async def test_a_persons_signed_token_decodes_and_a_role_without_the_right_is_refused(system: System) -> None:
+    assert system.ingress is not None
+    body = {"payloads": [await _encrypted(system, '{"rate": "165.75"}')]}
+    ops = mint_dev_token(system.settings, "Olu Ops", "ops")
+    sales = mint_dev_token(system.settings, "Sam Sales", "sales_ops")
+    async with httpx.AsyncClient(base_url=system.ingress.url) as http:
+        allowed = await http.post("/codec/decode", json=body, headers={"Authorization": f"Bearer {ops}"})
+        refused = await http.post("/codec/decode", json=body, headers={"Authorization": f"Bearer {sales}"})
+        forged = await http.post(
+            "/codec/decode", json=body, headers={"Authorization": f"Bearer {ops[:-4]}AAAA"}
+        )
+    [decoded] = allowed.json()["payloads"]
+    assert allowed.status_code == 200 and base64.b64decode(decoded["data"]) == b'{"rate": "165.75"}'
+    assert refused.status_code == 403 and "sales_ops" in refused.text
+    assert forged.status_code == 401
+
+
+async def test_the_ops_page_reads_a_persons_signed_token_as_a_basic_password(system: System) -> None:
+    assert system.ingress is not None
+    token = mint_dev_token(system.settings, "Fiona Finance", "finance")
+    basic = base64.b64encode(f"fiona:{token}".encode()).decode()
+    async with httpx.AsyncClient(base_url=system.ingress.url) as http:
+        page = await http.get("/ops", headers={"Authorization": f"Basic {basic}"})
+        bearer = await http.get("/ops", headers={"Authorization": f"Bearer {token}"})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert bearer.status_code == 200
