@@ -65,7 +65,7 @@ class CliRefused(Exception):
     pass
 
 
-def _identity(args: argparse.Namespace, settings: Settings, role: str) -> Identity:
+def _identity(args: argparse.Namespace, settings: Settings, *roles: str, doing: str = "do this") -> Identity:
     """The person acting, from their token (verified as the ingress verifies it), never from a flag."""
     token = args.token or os.environ.get("PSSYNC_TOKEN")
     if not token:
@@ -74,8 +74,9 @@ def _identity(args: argparse.Namespace, settings: Settings, role: str) -> Identi
         identity = verify_token(settings, token)
     except TokenRefused as refused:
         raise CliRefused(f"token refused: {refused}") from None
-    if identity.role != role:
-        raise CliRefused(f"role {identity.role!r} may not do this; needs {role!r}")
+    if identity.role not in roles:
+        needs = repr(roles[0]) if len(roles) == 1 else f"one of {sorted(roles)}"
+        raise CliRefused(f"role {identity.role!r} may not {doing}; needs {needs}")
     return identity
 
 
@@ -184,19 +185,10 @@ def cmd_write_off(args: argparse.Namespace) -> int:
 
 def cmd_bill_now(args: argparse.Namespace) -> int:
     settings = _stack_settings()
-    token = args.token or os.environ.get("PSSYNC_TOKEN")
-    if not token:
-        print("who is acting? pass --token or set PSSYNC_TOKEN", file=sys.stderr)
-        return 2
     try:
-        identity = verify_token(settings, token)
-    except TokenRefused as refused:
-        print(f"token refused: {refused}", file=sys.stderr)
-        return 2
-    if identity.role not in BILL_NOW_ROLES:
-        print(
-            f"role {identity.role!r} may not bill now; needs one of {sorted(BILL_NOW_ROLES)}", file=sys.stderr
-        )
+        identity = _identity(args, settings, *BILL_NOW_ROLES, doing="bill now")
+    except CliRefused as refused:
+        print(refused, file=sys.stderr)
         return 2
 
     async def go() -> str:

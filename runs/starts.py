@@ -108,20 +108,21 @@ async def start_billing_now(
 async def start_reconciliation(
     client: Client, *, task_queue: str, workflow_id: str, input: reconciliation.ReconciliationInput
 ) -> WorkflowHandle[object, object]:
-    return await client.start_workflow(
-        reconciliation.WORKFLOW_TYPE,
-        input,
-        id=workflow_id,
-        task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-    )
+    return await _start_once(client, reconciliation.WORKFLOW_TYPE, input, workflow_id, task_queue)
 
 
 async def start_reference_sync(
     client: Client, *, task_queue: str, workflow_id: str, input: reference_sync.ReferenceSyncInput
 ) -> WorkflowHandle[object, object]:
+    return await _start_once(client, reference_sync.WORKFLOW_TYPE, input, workflow_id, task_queue)
+
+
+async def _start_once(
+    client: Client, workflow_type: str, input: object, workflow_id: str, task_queue: str
+) -> WorkflowHandle[object, object]:
+    """Start the run unless one with this id is running: a repeated request joins that one."""
     return await client.start_workflow(
-        reference_sync.WORKFLOW_TYPE,
+        workflow_type,
         input,
         id=workflow_id,
         task_queue=task_queue,
@@ -155,7 +156,8 @@ async def ensure_feed_poller(
     invoice_poll_interval_seconds: int = 3600,
 ) -> str:
     """Start the PSA change-feed poller unless it already runs; its cursor lives in the running workflow."""
-    handle = await client.start_workflow(
+    handle = await _start_once(
+        client,
         psa_feed.WORKFLOW_TYPE,
         psa_feed.PsaFeedPollerInput(
             psa=settings.psa,
@@ -164,9 +166,8 @@ async def ensure_feed_poller(
             billing_settle_seconds=billing_settle_seconds,
             invoice_poll_interval_seconds=invoice_poll_interval_seconds,
         ),
-        id=psa_feed.workflow_id(settings.psa),
-        task_queue=settings.task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        psa_feed.workflow_id(settings.psa),
+        settings.task_queue,
     )
     return handle.id
 
@@ -175,14 +176,14 @@ async def ensure_payment_pollers(client: Client, settings: Settings) -> list[str
     """One payment poller per ERP the legal entities book in, each started unless it already runs."""
     ids = []
     for erp in sorted({entity.erp for entity in settings.entities}):
-        handle = await client.start_workflow(
+        handle = await _start_once(
+            client,
             payment_feed.WORKFLOW_TYPE,
             payment_feed.ErpPaymentPollerInput(
                 erp=erp, poll_interval_seconds=settings.payment_poll_interval_seconds
             ),
-            id=payment_feed.workflow_id(erp),
-            task_queue=settings.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            payment_feed.workflow_id(erp),
+            settings.task_queue,
         )
         ids.append(handle.id)
     return ids

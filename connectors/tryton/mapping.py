@@ -67,21 +67,6 @@ def tryton_id(value: str, *, what: str) -> int:
 FLOAT_EXACT_DIGITS = 15
 
 
-def quantity_for_tryton(quantity: Decimal, *, field: str) -> float:
-    """The float whose shortest text is our Decimal, or Rejected: for a Float field whose digits we do not
-    know. trytond reads a Float back through `Decimal(str(value))`, so this is exact whenever the float's repr
-    equals our decimal (any quantity up to 15 significant digits).
-    """
-    as_float = float(quantity)
-    if Decimal(repr(as_float)) != quantity:
-        raise Rejected(
-            f"quantity {quantity} cannot be sent exactly to Tryton (its quantities are floats)",
-            system=SYSTEM,
-            field_errors=[FieldError(field=field, message="too many significant digits")],
-        )
-    return as_float
-
-
 def line_quantity(quantity: Decimal, *, digits: int, field: str) -> Decimal:
     """An invoice line quantity as Tryton stores it, or Rejected naming the line.
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from connectors.errors import AuthFailed, Conflict, RateLimited, Rejected, Timeout, Unavailable
-from connectors.tryton.mapping import quantity_for_tryton, split_payment_description
+from connectors.tryton.mapping import line_quantity, split_payment_description
 from connectors.tryton.rpc import TrytonUserWarning, dumps, fault_to_error, loads, status_to_error
 
 
@@ -109,10 +109,10 @@ def test_too_many_requests_carries_retry_after() -> None:
     assert isinstance(error, RateLimited) and error.retry_after == 7.0
 
 
-def test_quantity_goes_as_the_float_whose_text_is_the_decimal() -> None:
-    assert quantity_for_tryton(Decimal("0.3333"), field="q") == 0.3333
+def test_a_quantity_goes_exactly_or_not_at_all_through_trytons_float_field() -> None:
+    assert line_quantity(Decimal("0.3333"), digits=4, field="q") == Decimal("0.3333")
     with pytest.raises(Rejected):
-        quantity_for_tryton(Decimal("1.00000000000000001"), field="q")
+        line_quantity(Decimal("1.00000000000000001"), digits=17, field="q")
 
 
 def test_payment_description_splits_into_reference_and_key() -> None:
