@@ -104,7 +104,11 @@ async def test_poller_catches_up_after_the_worker_was_down(
     await story.log_and_approve_time(created.project_id, period, days=2)
     async with running_system(dev_env.client, tmp_path, sandboxes, task_queue=queue) as system:
         wf_id = billing_id(created.project_id, period.value)
-        await eventually(lambda: running(system.client, wf_id), what="billing to start after the downtime")
+        # The restarted poller reads everything the shared sandbox's feed holds, earlier tests' projects
+        # included, and starts their runs ten at a time before it reaches this one.
+        await eventually(
+            lambda: running(system.client, wf_id), seconds=90, what="billing to start after the downtime"
+        )
         await stop(poller)
 
 
