@@ -37,7 +37,8 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.temporal = client or await connect_client(settings)
+        # Lazily: the ingress starts, and answers 503 with Retry-After, while Temporal is still down.
+        app.state.temporal = client or await connect_client(settings, lazy=True)
         yield
 
     app = FastAPI(title="ps-sync ingress", lifespan=lifespan)
@@ -77,7 +78,7 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
         temporal: Client = request.app.state.temporal
         try:
             await temporal.service_client.check_health(timeout=HEALTH_TIMEOUT)
-        except (RPCError, RPCTimeoutOrCancelledError, ConnectionError, TimeoutError) as error:
+        except (RPCError, RPCTimeoutOrCancelledError, ConnectionError, TimeoutError, RuntimeError) as error:
             if not temporal_unavailable(error):
                 raise
             raise HTTPException(503, f"Temporal is unavailable: {error}", headers=RETRY_AFTER) from error

@@ -28,9 +28,15 @@ TEMPORAL_UNAVAILABLE = frozenset(
 )
 
 
+# How the SDK reports that a lazily connected client could not reach the server on first use.
+_CONNECT_FAILED = "Failed client connect"
+
+
 def temporal_unavailable(error: BaseException) -> bool:
     if isinstance(error, RPCError):
         return error.status in TEMPORAL_UNAVAILABLE
+    if isinstance(error, RuntimeError):
+        return str(error).startswith(_CONNECT_FAILED)
     return isinstance(error, RPCTimeoutOrCancelledError | ConnectionError | TimeoutError)
 
 
@@ -46,6 +52,13 @@ def install_handlers(app: FastAPI) -> None:
             return unavailable()
         log.warning("temporal_refused", path=request.url.path, reason=str(error))
         return JSONResponse({"detail": "Temporal refused the call"}, status_code=502)
+
+    @app.exception_handler(RuntimeError)
+    async def never_connected(request: Request, error: Exception) -> Response:
+        if not temporal_unavailable(error):
+            raise error
+        log.warning("temporal_unavailable", path=request.url.path, reason=str(error))
+        return unavailable()
 
     @app.exception_handler(RPCTimeoutOrCancelledError)
     @app.exception_handler(ConnectionError)

@@ -16,7 +16,7 @@ from connectors.salesforce.outbound import (
     parse_outbound_message,
     soap_fault,
 )
-from ingress.errors import RETRY_AFTER
+from ingress.errors import RETRY_AFTER, temporal_unavailable
 from runs.starts import start_opportunity_to_project
 
 router = APIRouter()
@@ -72,7 +72,9 @@ async def outbound_message(request: Request, token: str | None = None) -> Respon
                     notification_id=notification.notification_id,
                 )
             )
-        except (RPCError, RPCTimeoutOrCancelledError) as err:
+        except (RPCError, RPCTimeoutOrCancelledError, RuntimeError) as err:
+            if isinstance(err, RuntimeError) and not temporal_unavailable(err):
+                raise
             # Not acknowledged, so Salesforce delivers the whole message again later.
             log.warning(
                 "outbound_message_not_acked", reason=str(err), notification_id=notification.notification_id

@@ -12,7 +12,9 @@ from config import Settings
 from runs.codec import data_converter
 
 
-async def connect_client(settings: Settings) -> Client:
+async def connect_client(settings: Settings, *, lazy: bool = False) -> Client:
+    """`lazy` connects on first use (and again on each use until it succeeds), for a process that must
+    start and answer "unavailable" while Temporal is down rather than fail to start."""
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     return await Client.connect(
         settings.temporal_address,
@@ -20,6 +22,7 @@ async def connect_client(settings: Settings) -> Client:
         api_key=api_key,
         tls=tls_config(settings),
         data_converter=data_converter(settings),
+        lazy=lazy,
     )
 
 

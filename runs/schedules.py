@@ -96,9 +96,7 @@ def definitions(settings: Settings) -> dict[str, tuple[Schedule, str]]:
     }
 
 
-async def apply_schedules(
-    client: Client, settings: Settings
-) -> list[AppliedSchedule]:
+async def apply_schedules(client: Client, settings: Settings) -> list[AppliedSchedule]:
     applied: list[AppliedSchedule] = []
     for schedule_id, (schedule, description) in definitions(settings).items():
         try:

@@ -16,7 +16,6 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.ledger import BillingHistoryInput, LedgerActivities, LoadContractInput
-    from activities.psa import GetProjectBillingSetupInput, PsaActivities
     from canonical import BillingModel, ExceptionOwner, LegalEntity, Money, ProjectContract, ProjectStatus
     from domain.billing_policy import allowance_for, approval_reason, late_entry_decision, retainer_fee
     from domain.billing_validation import BillingContext
@@ -30,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
         TimeToBillingStatus,
         WorkApproved,
     )
-    from workflows.options import LEDGER_CALL, VENDOR_CALL
+    from workflows.options import LEDGER_CALL
 
 from workflows.billing.approval import APPROVAL_STAGES, Approval
 from workflows.billing.collection import Collecting
@@ -38,6 +37,7 @@ from workflows.billing.late_work import LateWork
 from workflows.billing.posting import Posting
 from workflows.billing.rating import Rating
 from workflows.billing.run_state import PROCESS
+from workflows.billing.setup import read_billing_setup
 
 __all__ = ["APPROVAL_STAGES", "PROCESS", "TimeToBilling"]
 
@@ -114,11 +114,7 @@ class TimeToBilling(Collecting, Rating, Approval, Posting, LateWork):
             await self._follow_up_late_work(input)
             return done
 
-        setup = await workflow.execute_activity_method(
-            PsaActivities.get_project_billing_setup,
-            GetProjectBillingSetupInput(project_id=input.project_id),
-            **VENDOR_CALL,
-        )
+        setup = await read_billing_setup(input.project_id)
         if setup.project.status != ProjectStatus.ACTIVE:
             await self._raise(
                 input,

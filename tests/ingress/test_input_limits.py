@@ -21,6 +21,7 @@ import structlog
 from temporalio.api.common.v1 import Payload
 from temporalio.service import RPCError, RPCStatusCode
 
+from config import Settings
 from connectors.salesforce.outbound import is_salesforce_id
 from connectors.xero.webhooks import signature
 from ingress import limits
@@ -48,10 +49,16 @@ async def ingress(tmp_path: Path) -> AsyncIterator[Ingress]:
 
 
 def envelope(ingress: Ingress, opportunity_id: str = OPPORTUNITY, *, org_id: str | None = None) -> bytes:
+    return envelope_for(ingress.settings, opportunity_id, org_id=org_id)
+
+
+def envelope_for(
+    settings: Settings, opportunity_id: str = OPPORTUNITY, *, org_id: str | None = None
+) -> bytes:
     return render_envelope(
-        org_id=org_id or ingress.settings.salesforce_org_id,
+        org_id=org_id or settings.salesforce_org_id,
         action_id="04k8d0000000001AAA",
-        base_url=ingress.settings.salesforce_base_url,
+        base_url=settings.salesforce_base_url,
         api_version="v62.0",
         notifications=[
             (
@@ -65,7 +72,11 @@ def envelope(ingress: Ingress, opportunity_id: str = OPPORTUNITY, *, org_id: str
 
 
 def outbound_url(ingress: Ingress) -> str:
-    return f"{SALESFORCE}?token={ingress.settings.salesforce_outbound_token.get_secret_value()}"
+    return outbound_url_for(ingress.settings)
+
+
+def outbound_url_for(settings: Settings) -> str:
+    return f"{SALESFORCE}?token={settings.salesforce_outbound_token.get_secret_value()}"
 
 
 def xero_headers(ingress: Ingress, body: bytes) -> dict[str, str]:
