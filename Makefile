@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test lint typecheck imports unit bench clean
+.PHONY: install run demo test lint typecheck imports unit bench chaos clean
 
 install: $(STAMP)
 
@@ -41,6 +41,12 @@ test: lint typecheck imports
 
 bench: install
 	$(BIN)/python -m bench
+
+# The whole stack under vendor faults, worker kills, a Temporal restart and a vendor outage, over both ERPs
+# (several minutes); exits non-zero unless it ends with 0 duplicates, 0 unbilled, 0 lost and a clean
+# reconciliation. `make test` runs its short version (tests/e2e/test_chaos.py).
+chaos: install
+	$(BIN)/python -m chaos --results chaos/results/latest.md
 
 # Keeps the Tryton install (.data/tryton/venv and its template database): the next `make run` reuses it
 # instead of downloading and initialising it again.

@@ -17,6 +17,13 @@ from canonical import Money
 from config import Settings
 from domain.reconcile import render_table
 from ingress.__main__ import main as serve_ingress
+from ingress.account_mappings import (
+    MappingProblem,
+    format_mappings,
+    read_mappings,
+    remove_mapping,
+    set_mapping,
+)
 from ingress.approvals import ApprovalProblem, decide, read_pending
 from ingress.billing_actions import BILL_NOW_ROLES, BillNowProblem, bill_now
 from ingress.exceptions_api import ActionProblem, close_item, format_items, request_retry
@@ -356,6 +363,61 @@ def cmd_reference_sync(args: argparse.Namespace) -> int:
     return asyncio.run(go())
 
 
+def cmd_accounts_list(args: argparse.Namespace) -> int:
+    settings = _stack_settings()
+    database = Database.from_url(settings.database_url)
+    try:
+        views = read_mappings(database, settings, args.entity)
+    except MappingProblem as problem:
+        print(problem, file=sys.stderr)
+        return 2
+    finally:
+        database.dispose()
+    print(format_mappings(views))
+    return 0
+
+
+def cmd_accounts_change(args: argparse.Namespace) -> int:
+    settings = _stack_settings()
+    try:
+        identity = _identity(args, settings, "finance", doing="change the account mapping")
+    except CliRefused as refused:
+        print(refused, file=sys.stderr)
+        return 2
+    database = Database.from_url(settings.database_url)
+    try:
+        if args.accounts_command == "set":
+            view = set_mapping(
+                database,
+                settings,
+                legal_entity=args.entity,
+                kind=args.kind,
+                key=args.key,
+                account_code=args.account,
+                cost_account_code=args.cost_account,
+                actor=identity.actor,
+            )
+            done = "set"
+        else:
+            view = remove_mapping(
+                database,
+                settings,
+                legal_entity=args.entity,
+                kind=args.kind,
+                key=args.key,
+                actor=identity.actor,
+            )
+            done = "removed"
+    except MappingProblem as problem:
+        print(problem, file=sys.stderr)
+        return 1
+    finally:
+        database.dispose()
+    print(f"{done} by {identity.actor}:")
+    print(format_mappings([view]))
+    return 0
+
+
 def cmd_schedules_apply(args: argparse.Namespace) -> int:
     settings = _stack_settings()
 
@@ -455,6 +517,25 @@ def build_parser() -> argparse.ArgumentParser:
     reference = commands.add_parser("reference", help="reference data from the ERPs and the PSA")
     reference_commands = reference.add_subparsers(dest="reference_command", required=True)
     reference_commands.add_parser("sync", help="run ReferenceSync now").set_defaults(func=cmd_reference_sync)
+
+    accounts = commands.add_parser(
+        "accounts", help="finance's account mapping: which account each kind of invoice line books to"
+    )
+    account_commands = accounts.add_subparsers(dest="accounts_command", required=True)
+    account_list = account_commands.add_parser("list", help="the rules, checked against the synced charts")
+    account_list.add_argument("--entity", help="one legal entity's rules")
+    account_list.set_defaults(func=cmd_accounts_list)
+    kinds = "role, service, expense_category, milestone or retainer"
+    for name, text in (("set", "create or replace a rule"), ("remove", "remove a rule")):
+        change = account_commands.add_parser(name, help=text)
+        change.add_argument("entity", help="the legal entity code, e.g. UK")
+        change.add_argument("kind", help=kinds)
+        change.add_argument("key", help="a role, service code or expense category; * for the kind's default")
+        change.add_argument("--token", help="your signed token (default: $PSSYNC_TOKEN); finance")
+        if name == "set":
+            change.add_argument("--account", required=True, help="the account code lines book to")
+            change.add_argument("--cost-account", help="expense categories: the cost account bills book to")
+        change.set_defaults(func=cmd_accounts_change)
 
     schedules = commands.add_parser("schedules", help="the Temporal Schedules ps-sync runs by")
     schedule_commands = schedules.add_subparsers(dest="schedules_command", required=True)

@@ -20,6 +20,7 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.alerts import AlertActivities
 from activities.billing_starter import StarterActivities
 from activities.crm import CrmActivities
 from activities.erp import ErpActivities
@@ -27,18 +28,28 @@ from activities.erp_router import ErpRouter
 from activities.exceptions import ExceptionActivities, RetryContext
 from activities.invoice_nudges import InvoiceNudgeActivities
 from activities.ledger import LedgerActivities
+from activities.payables import PayablesActivities
+from activities.payables_starter import PayablesStarterActivities
 from activities.psa import PsaActivities
 from activities.reconciliation import ReconciliationActivities
 from activities.reference import ReferenceActivities
+from activities.vendor_trouble import VendorTroubleInterceptor
 from config import Settings
+from connectors.call_budget import CallBudgets, SharesCallBudget
 from connectors.roles import CrmConnector, ErpConnector, PsaConnector
+from ledger.call_budget import LedgerCallBudgets
 from ledger.database import Database
 from observability.interceptor import LogContextInterceptor
 from observability.logging import configure_logging
+from observability.metrics import runtime_with_metrics
+from observability.run_metrics import RunMetricsInterceptor
 from runs.client import connect_client
+from workflows.alert_scan import AlertScan
 from workflows.exceptions import ExceptionAction
 from workflows.invoice_to_cash import InvoiceToCash
 from workflows.opportunity_to_project import OpportunityToProject
+from workflows.payables import Payables
+from workflows.payables_scan import PayablesScan
 from workflows.payment_feed import ErpPaymentPoller
 from workflows.psa_feed import PsaFeedPoller
 from workflows.reconciliation import Reconciliation
@@ -54,6 +65,9 @@ WORKFLOWS: Sequence[type] = (
     ReferenceSync,
     Reconciliation,
     ExceptionAction,
+    AlertScan,
+    Payables,
+    PayablesScan,
 )
 
 log = structlog.get_logger("worker")
@@ -99,11 +113,18 @@ def find_connector(name: str, setting: str) -> EntryPoint:
 
 
 # `role` is a runtime-checkable role protocol: mypy takes no protocol class for a `type[T]` parameter.
-def load_connector(point: EntryPoint, role: type[Any], setting: str, settings: Settings) -> Any:
+def load_connector(
+    point: EntryPoint,
+    role: type[Any],
+    setting: str,
+    settings: Settings,
+    call_budgets: CallBudgets | None = None,
+) -> Any:
     """The connector built by `from_settings(settings)` of what the entry point names.
 
     It must offer `role` and call itself by its entry point's name: the ledger records a connector's
     `system`, and the worker finds the connector again by the configured name, so the two must agree.
+    A connector whose vendor limits calls per tenant is given `call_budgets`, when there are any.
     """
     factory = point.load()
     from_settings = getattr(factory, "from_settings", None)
@@ -119,11 +140,17 @@ def load_connector(point: EntryPoint, role: type[Any], setting: str, settings: S
             f"connector {point.name!r} ({point.value}) calls itself {connector.system!r}; "
             f"its entry point must be named after its system"
         )
+    if call_budgets is not None and isinstance(connector, SharesCallBudget):
+        connector.share_call_budgets(call_budgets)
     return connector
 
 
-def build_connectors(settings: Settings) -> Connectors:
-    """The CRM `settings.crm`, the PSA `settings.psa` and one ERP per distinct legal entity `erp`."""
+def build_connectors(settings: Settings, *, call_budgets: CallBudgets | None = None) -> Connectors:
+    """The CRM `settings.crm`, the PSA `settings.psa` and one ERP per distinct legal entity `erp`.
+
+    With `call_budgets` (the ledger's, in a worker), vendors' per-tenant call limits are shared by every
+    worker of the deployment; without, each connector counts only its own process's calls.
+    """
     erp_settings: dict[str, str] = {}
     for entity in settings.entities:
         erp_settings.setdefault(entity.erp, f"the erp of legal entity {entity.code} (PSSYNC_ENTITIES)")
@@ -133,11 +160,11 @@ def build_connectors(settings: Settings) -> Connectors:
     psa = find_connector(settings.psa, psa_setting)
     erps = {name: find_connector(name, setting) for name, setting in erp_settings.items()}
     return Connectors(
-        crm=load_connector(crm, CrmConnector, crm_setting, settings),
-        psa=load_connector(psa, PsaConnector, psa_setting, settings),
+        crm=load_connector(crm, CrmConnector, crm_setting, settings, call_budgets),
+        psa=load_connector(psa, PsaConnector, psa_setting, settings, call_budgets),
         erps=ErpRouter(
             {
-                name: load_connector(point, ErpConnector, erp_settings[name], settings)
+                name: load_connector(point, ErpConnector, erp_settings[name], settings, call_budgets)
                 for name, point in erps.items()
             },
             settings.entities,
@@ -168,6 +195,9 @@ def activities_for(
         ),
         database,
     )
+    alerts = AlertActivities(database, client, settings)
+    payables = PayablesActivities(connectors.psa, connectors.erps, database)
+    payables_starter = PayablesStarterActivities(client, connectors.psa, settings.task_queue)
     return [
         crm.fetch_opportunity,
         crm.write_back_ids,
@@ -186,6 +216,7 @@ def activities_for(
         psa.push_financials_to_psa,
         psa.poll_psa_events,
         erp.ensure_customer,
+        erp.ensure_erp_project,
         erp.post_invoice,
         erp.get_invoice_status,
         erp.payments_since,
@@ -209,6 +240,17 @@ def activities_for(
         exceptions.retry_progress,
         exceptions.close_exception,
         exceptions.record_findings,
+        alerts.record_alert_incidents,
+        alerts.send_alerts,
+        payables.read_supplier_expenses,
+        payables.load_cost_accounts,
+        payables.ensure_supplier,
+        payables.post_bill,
+        payables.get_bill_status,
+        payables.mark_expenses_on_bill,
+        payables.mark_expenses_reimbursed,
+        payables.resolve_exceptions,
+        payables_starter.start_payables_runs,
     ]
 
 
@@ -226,7 +268,11 @@ def build_worker(
         workflows=list(WORKFLOWS),
         activities=activities_for(connectors, database, client, settings),
         activity_executor=executor,
-        interceptors=[LogContextInterceptor()],
+        interceptors=[
+            LogContextInterceptor(),
+            VendorTroubleInterceptor.from_settings(settings, database),
+            RunMetricsInterceptor(),
+        ],
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
 
@@ -234,8 +280,14 @@ def build_worker(
 async def run_worker(settings: Settings) -> None:
     database = Database.from_url(settings.database_url)
     database.migrate()
-    client = await connect_client(settings)
-    connectors = build_connectors(settings)
+    # The SDK's metrics and ps-sync's come from the runtime the worker's client is built on.
+    runtime = (
+        runtime_with_metrics(settings.worker_metrics_address) if settings.worker_metrics_address else None
+    )
+    client = await connect_client(settings, runtime=runtime)
+    if settings.worker_metrics_address:
+        log.info("worker_metrics", url=f"http://{settings.worker_metrics_address}/metrics")
+    connectors = build_connectors(settings, call_budgets=LedgerCallBudgets(database))
     with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
         worker = build_worker(
             client, settings=settings, connectors=connectors, database=database, executor=executor

@@ -11,7 +11,9 @@ from temporalio.exceptions import ApplicationError
 
 from activities.erp_router import ErpRouter
 from activities.errors import connector_errors
+from activities.feed_reads import note_payment_feed_read
 from activities.keepalive import heartbeating
+from activities.posting_metrics import counted_posting
 from canonical import (
     Account,
     CreditNote,
@@ -23,7 +25,9 @@ from canonical import (
     Payment,
     PostedInvoice,
 )
-from connectors.roles import ErpConnector
+from canonical.dimensions import ErpProject, ErpProjectSpec
+from connectors.call_budget import background_calls
+from connectors.roles import ErpConnector, ErpProjectBooks
 from domain import customer_master
 from domain.idempotency import customer_key, digest
 from ledger.database import Database
@@ -44,6 +48,20 @@ class EnsureCustomerResult(BaseModel):
     erp: str
     customer_id: str
     created: bool
+
+
+class EnsureErpProjectInput(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    legal_entity: str
+    psa: str
+    spec: ErpProjectSpec
+
+
+class EnsureErpProjectResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    # None when the entity's ERP connector keeps no project dimensions yet (`unsupported` says which).
+    erp_project: ErpProject | None
+    unsupported: str | None = None
 
 
 class WriteOffInvoiceInput(BaseModel):
@@ -136,7 +154,18 @@ def amount_text(money: Money) -> str:
 
 
 def content_hash(invoice: Invoice) -> str:
-    return digest(invoice.model_dump_json(exclude={"issue_date", "due_date"}))
+    # Lines without dimensions hash as they did before lines had any, so a posting recorded then is still
+    # recognised when its run posts again.
+    undimensioned = {i for i, line in enumerate(invoice.lines) if not line.dimensions}
+    return digest(
+        invoice.model_dump_json(
+            exclude={
+                "issue_date": True,
+                "due_date": True,
+                "lines": {i: {"dimensions"} for i in undimensioned},
+            }
+        )
+    )
 
 
 class ErpActivities:
@@ -215,6 +244,30 @@ class ErpActivities:
         return None
 
     @activity.defn
+    async def ensure_erp_project(self, input: EnsureErpProjectInput) -> EnsureErpProjectResult:
+        """The project's side of the ERP's books and its dimensions, recorded in the crosswalk."""
+        erp, entity = self._erps.for_entity(input.legal_entity)
+        if not isinstance(erp, ErpProjectBooks):
+            return EnsureErpProjectResult(
+                erp_project=None, unsupported=f"the {erp.system} connector keeps no project dimensions"
+            )
+        async with connector_errors():
+            project = await erp.ensure_erp_project(input.spec, entity=entity)
+
+        def link() -> None:
+            with self._db.session() as session:
+                link_ids(
+                    session,
+                    entity="erp_project",
+                    canonical_key=f"{input.psa}:{input.spec.project_code}",
+                    system=erp.system,
+                    external_id=project.project_id,
+                )
+
+        await asyncio.to_thread(link)
+        return EnsureErpProjectResult(erp_project=project)
+
+    @activity.defn
     async def write_off_invoice(self, input: WriteOffInvoiceInput) -> WriteOffInvoiceResult:
         """A write-off is a credit note for what is still due, carrying finance's reason."""
         async with connector_errors():
@@ -227,6 +280,7 @@ class ErpActivities:
         return WriteOffInvoiceResult(credit_note=note)
 
     @activity.defn
+    @counted_posting
     async def post_invoice(self, input: PostInvoiceInput) -> PostInvoiceResult:
         """Post once: the ledger, then the ERP's own record of our reference, and only then create.
 
@@ -371,15 +425,19 @@ class ErpActivities:
 
     @activity.defn
     async def get_invoice_status(self, input: GetInvoiceStatusInput) -> GetInvoiceStatusResult:
-        async with connector_errors():
-            status = await self._erps.by_system(input.erp).get_invoice(input.invoice_id)
+        # A status poll can wait; posting and new deals cannot: polls leave them the minute's reserve.
+        with background_calls():
+            async with connector_errors():
+                status = await self._erps.by_system(input.erp).get_invoice(input.invoice_id)
         return GetInvoiceStatusResult(status=status)
 
     @activity.defn
     async def payments_since(self, input: PaymentsSinceInput) -> PaymentsSinceResult:
         as_of = datetime.now(UTC)
-        async with connector_errors():
-            payments = await self._erps.by_system(input.erp).payments_since(input.modified_since)
+        with background_calls():
+            async with connector_errors():
+                payments = await self._erps.by_system(input.erp).payments_since(input.modified_since)
+        await note_payment_feed_read(self._db, erp=input.erp, read_at=as_of)
         return PaymentsSinceResult(payments=payments, as_of=as_of)
 
 

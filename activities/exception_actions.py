@@ -11,6 +11,8 @@ correction is applied and a retry is made:
   (a posting the ERP refused), or starts a new run when none is running.
 - reconciliation, reference_sync: a retry runs the check again for the same scope; it settles (resolves)
   what is no longer different, or raises it again.
+- payables: a retry tells the supplier's run for the period to read the PSA again (signal-with-start), so
+  a fixed expense goes on a bill; the bill resolves the item.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from connectors.roles import CrmConnector, OpportunityEditor
 from ledger.records import ExceptionItem
 from runs.opportunity_to_project import OpportunityToProjectInput
 from runs.opportunity_to_project import workflow_id as opportunity_to_project_id
+from runs.payables import ExpensesApproved, PayablesInput, start_payables
 from runs.reconciliation import ReconciliationInput
 from runs.reference_sync import ReferenceSyncInput
 from runs.starts import (
@@ -225,6 +228,28 @@ async def _rerun_reference_sync(
     )
 
 
+async def _retry_payables(ctx: RetryContext, item: ExceptionItem, request: RetryRequest) -> RetryOutcome:
+    supplier_key, period = str(item.record["supplier_key"]), str(item.record["period"])
+    expense = item.record.get("expense_id")
+    handle = await start_payables(
+        ctx.client,
+        task_queue=ctx.task_queue,
+        input=PayablesInput(
+            psa=ctx.psa,
+            supplier_key=supplier_key,
+            period=period,
+            poll_interval_seconds=ctx.invoice_poll_interval_seconds,
+        ),
+        approved=ExpensesApproved(expense_ids=(str(expense),) if expense else ()),
+    )
+    return RetryOutcome(
+        state="signalled",
+        workflow_id=handle.id,
+        run_id=handle.result_run_id,
+        detail=f"asked the payables run of {supplier_key} {period} to bill again",
+    )
+
+
 PROCESS_ACTIONS: dict[str, ProcessActions] = {
     "opportunity_to_project": ProcessActions(
         retry=_retry_opportunity, fix_model=OpportunityFix, apply_fix=_fix_opportunity
@@ -232,6 +257,7 @@ PROCESS_ACTIONS: dict[str, ProcessActions] = {
     "time_to_billing": ProcessActions(retry=_retry_billing),
     "reconciliation": ProcessActions(retry=_rerun_reconciliation),
     "reference_sync": ProcessActions(retry=_rerun_reference_sync),
+    "payables": ProcessActions(retry=_retry_payables),
 }
 
 

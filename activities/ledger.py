@@ -5,14 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.orm import Session
 from temporalio import activity
 
+from activities.billing_latency import note_billing_latency
 from canonical import ExceptionOwner, ProjectContract
+from domain.account_mapping import AccountMap
 from domain.billing_policy import BillingHistory, PriorPosting
+from ledger.account_mapping import account_rules
 from ledger.contracts import get_contract, save_contract
 from ledger.database import Database
 from ledger.repository import (
     append_audit,
+    list_accounts,
     list_tax_rates,
     mark_posting_billed,
     open_exception,
@@ -94,6 +99,8 @@ class BillingHistoryInput(BaseModel):
     project_id: str
     # The ERP the project's entity books in: its synced tax rates come back with the history.
     erp: str | None = None
+    # The project's legal entity: its account mapping comes back with the history.
+    legal_entity: str | None = None
 
 
 class BillingHistoryResult(BaseModel):
@@ -101,6 +108,8 @@ class BillingHistoryResult(BaseModel):
     history: BillingHistory
     # Tax code -> still active, as ReferenceSync last read them from the ERP; None before any sync.
     erp_tax_codes: dict[str, bool] | None = None
+    # The entity's account mapping with the synced state of the accounts it names; None: no mapping.
+    accounts: AccountMap | None = None
 
 
 class LedgerActivities:
@@ -157,6 +166,7 @@ class LedgerActivities:
                 key=input.key,
                 detail=input.detail,
             )
+        note_billing_latency(self._db, action=input.action, key=input.key, detail=input.detail)
         return AuditResult(audit_id=entry.id)
 
     @activity.defn
@@ -177,8 +187,10 @@ class LedgerActivities:
         with self._db.session() as session:
             postings = postings_for(session, project_id=input.project_id)
             synced = list_tax_rates(session, system=input.erp) if input.erp else []
+            accounts = _account_map(session, input.legal_entity, input.erp)
         return BillingHistoryResult(
             erp_tax_codes={rate.code: rate.active for rate in synced} or None,
+            accounts=accounts,
             history=BillingHistory(
                 postings=tuple(
                     PriorPosting(
@@ -198,3 +210,20 @@ class LedgerActivities:
         with self._db.session() as session:
             mark_posting_billed(session, idempotency_key=input.idempotency_key)
         return MarkPostingBilledResult(idempotency_key=input.idempotency_key)
+
+
+def _account_map(session: Session, legal_entity: str | None, erp: str | None) -> AccountMap | None:
+    if legal_entity is None or erp is None:
+        return None
+    rules = account_rules(session, legal_entity=legal_entity)
+    if not rules:
+        return None
+    chart = list_accounts(session, system=erp)
+    # Only the accounts the rules name travel with the history: a chart can hold hundreds.
+    named = {code for rule in rules for code in (rule.account_code, rule.cost_account_code) if code}
+    return AccountMap(
+        legal_entity=legal_entity,
+        erp=erp,
+        rules=rules,
+        chart={a.code: a.active for a in chart if a.code in named} if chart else None,
+    )

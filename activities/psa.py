@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
 from activities.errors import connector_errors
+from activities.feed_reads import note_psa_feed_read
 from canonical import (
     Expense,
     Milestone,
@@ -284,6 +285,7 @@ class PsaActivities:
             poll = await self._psa.poll_feed(
                 input.cursor, now=datetime.now(UTC), max_events=input.max_events, on_page=activity.heartbeat
             )
+        await note_psa_feed_read(self._db, psa=self._psa.system, events=poll.events)
         return PollPsaEventsResult(events=list(poll.events), cursor=poll.cursor, more=poll.more, gap=poll.gap)
 
     @activity.defn

@@ -17,8 +17,11 @@ from temporalio.exceptions import ApplicationError
 from activities.erp_router import ErpRouter
 from activities.errors import connector_errors
 from canonical import Period, ProjectContract
+from connectors.call_budget import background_calls
 from connectors.roles import ApprovedWorkSource, BookedInvoiceSource, PsaConnector
+from domain.account_mapping import AccountMap
 from domain.reconcile import (
+    BookedLineFacts,
     ContractTerms,
     ErpInvoiceFacts,
     PostingFacts,
@@ -27,9 +30,10 @@ from domain.reconcile import (
     merge_work,
     tally_work,
 )
+from ledger.account_mapping import account_rules
 from ledger.database import Database
 from ledger.records import PostingRecord
-from ledger.repository import contracts_for, get_contract, postings_for
+from ledger.repository import contracts_for, get_contract, list_accounts, postings_for
 
 
 def invoice_reference_prefix(project_id: str, period: str) -> str:
@@ -82,6 +86,12 @@ def posting_facts(postings: Sequence[PostingRecord]) -> tuple[PostingFacts, ...]
     )
 
 
+def _dimensions_of(contract: ProjectContract | None) -> dict[str, str] | None:
+    if contract is None or contract.erp_project is None:
+        return None
+    return {value.dimension: value.code for value in contract.erp_project.dimensions}
+
+
 class ReconciliationActivities:
     def __init__(self, psa: PsaConnector, erps: ErpRouter, database: Database) -> None:
         self._psa = psa
@@ -119,6 +129,19 @@ class ReconciliationActivities:
                 non_retryable=True,
             )
         period = Period(value=input.period)
+
+        def mapping() -> AccountMap | None:
+            with self._db.session(read_only=True) as session:
+                rules = account_rules(session, legal_entity=input.legal_entity)
+                synced = list_accounts(session, system=erp.system)
+            if not rules:
+                return None
+            # Only the accounts the rules name: the evidence travels through workflow history.
+            named = {code for rule in rules for code in (rule.account_code, rule.cost_account_code) if code}
+            chart = {a.code: a.active for a in synced if a.code in named} if synced else None
+            return AccountMap(legal_entity=input.legal_entity, erp=erp.system, rules=rules, chart=chart)
+
+        accounts = await asyncio.to_thread(mapping)
         details: Sequence[Any] = activity.info().heartbeat_details
         gathered = [ProjectEvidence.model_validate(raw) for raw in details[0]] if details else []
         for project_id in input.project_ids[len(gathered) :]:
@@ -135,14 +158,16 @@ class ReconciliationActivities:
 
             contract, postings = await asyncio.to_thread(ledger_side)
             currency = contract.contract.currency if contract is not None else entity.currency
-            async with connector_errors():
-                invoices = await erp.booked_invoices(invoice_reference_prefix(project_id, input.period))
-                parts: list[PsaWork] = []
-                async for page in psa.approved_time(project_id, period):
-                    parts.append(tally_work(page.items, (), currency=currency))
-                    activity.heartbeat([e.model_dump(mode="json") for e in gathered])
-                async for expense_page in psa.approved_expenses(project_id, period):
-                    parts.append(tally_work((), expense_page.items, currency=currency))
+            # Evidence reads can wait; they leave the vendors' reserve of calls to posting and new deals.
+            with background_calls():
+                async with connector_errors():
+                    invoices = await erp.booked_invoices(invoice_reference_prefix(project_id, input.period))
+                    parts: list[PsaWork] = []
+                    async for page in psa.approved_time(project_id, period):
+                        parts.append(tally_work(page.items, (), currency=currency))
+                        activity.heartbeat([e.model_dump(mode="json") for e in gathered])
+                    async for expense_page in psa.approved_expenses(project_id, period):
+                        parts.append(tally_work((), expense_page.items, currency=currency))
             gathered.append(
                 ProjectEvidence(
                     project_id=project_id,
@@ -160,10 +185,21 @@ class ReconciliationActivities:
                             state=inv.state,
                             net=inv.net_total.amount,
                             lines=len(inv.lines),
+                            booked=tuple(
+                                BookedLineFacts(
+                                    description=line.description,
+                                    account_code=line.account_code,
+                                    dimensions={v.dimension: v.code for v in line.dimensions},
+                                )
+                                for line in inv.lines
+                            ),
                         )
                         for inv in invoices
                     ),
                     ledger=posting_facts(postings),
+                    accounts=accounts,
+                    service_code=contract.service_code if contract is not None else None,
+                    dimensions=_dimensions_of(contract),
                 )
             )
             activity.heartbeat([e.model_dump(mode="json") for e in gathered])

@@ -16,7 +16,10 @@ from temporalio.exceptions import ApplicationError
 from activities.erp_router import ErpRouter
 from activities.errors import connector_errors
 from canonical.reference import CurrencyRate, Employee, ErpReferenceData, TaxRate
+from connectors.call_budget import background_calls
 from connectors.roles import ErpReferenceSource, PsaConnector, PsaReferenceSource
+from domain.account_mapping import AccountMap
+from ledger.account_mapping import account_rules
 from ledger.database import Database
 from ledger.records import (
     AccountRecord,
@@ -38,6 +41,18 @@ from ledger.repository import (
 class SyncErpReferenceInput(BaseModel):
     model_config = ConfigDict(frozen=True)
     erp: str
+    # The legal entities booking in this ERP: their account mappings are checked against the chart read.
+    legal_entities: tuple[str, ...] = ()
+
+
+class AccountMappingGap(BaseModel):
+    """A rule of finance's account mapping whose account the chart just read lacks or holds archived."""
+
+    model_config = ConfigDict(frozen=True)
+    legal_entity: str
+    kind: str
+    key: str
+    reason: str
 
 
 class SyncErpReferenceResult(BaseModel):
@@ -50,6 +65,7 @@ class SyncErpReferenceResult(BaseModel):
     tax_rates: tuple[TaxRate, ...]
     currencies_without_rate: tuple[str, ...]
     written: dict[str, UpsertSummary]
+    mapping_gaps: tuple[AccountMappingGap, ...] = ()
 
 
 class SyncPsaResourcesInput(BaseModel):
@@ -133,13 +149,15 @@ class ReferenceActivities:
         erp = self._erps.by_system(input.erp)
         if not isinstance(erp, ErpReferenceSource):
             raise _unsupported(input.erp, "reference data")
-        async with connector_errors():
-            data = await erp.reference_data()
+        # Scheduled reads: they leave the vendor's reserve of calls to posting and new deals.
+        with background_calls():
+            async with connector_errors():
+                data = await erp.reference_data()
         records = erp_records(data)
 
-        def write() -> dict[str, UpsertSummary]:
+        def write() -> tuple[dict[str, UpsertSummary], list[AccountMappingGap]]:
             with self._db.session() as session:
-                return {
+                written = {
                     "currencies": upsert_currency_rates(session, system=data.erp, rates=records.currencies),
                     "tax_rates": upsert_tax_rates(
                         session, system=data.erp, tax_rates=records.tax_rates, deactivate_missing=True
@@ -149,8 +167,20 @@ class ReferenceActivities:
                     ),
                     "items": upsert_items(session, system=data.erp, items=records.items),
                 }
+                chart = {a.code: a.active for a in records.accounts}
+                gaps = [
+                    AccountMappingGap(legal_entity=code, kind=rule.kind, key=rule.key, reason=reason)
+                    for code in input.legal_entities
+                    for rule, reason in AccountMap(
+                        legal_entity=code,
+                        erp=data.erp,
+                        rules=account_rules(session, legal_entity=code),
+                        chart=chart,
+                    ).problems()
+                ]
+                return written, gaps
 
-        written = await asyncio.to_thread(write)
+        written, gaps = await asyncio.to_thread(write)
         return SyncErpReferenceResult(
             erp=data.erp,
             base_currency=data.base_currency,
@@ -158,14 +188,16 @@ class ReferenceActivities:
             tax_rates=data.tax_rates,
             currencies_without_rate=tuple(c.code for c in data.currencies if c.rate is None),
             written=written,
+            mapping_gaps=tuple(gaps),
         )
 
     @activity.defn
     async def sync_psa_resources(self, input: SyncPsaResourcesInput) -> SyncPsaResourcesResult:
         if not isinstance(self._psa, PsaReferenceSource):
             raise _unsupported(self._psa.system, "employees")
-        async with connector_errors():
-            employees = await self._psa.employees()
+        with background_calls():
+            async with connector_errors():
+                employees = await self._psa.employees()
         records = [resource_record(self._psa.system, e, input.cost_currency) for e in employees]
 
         def write() -> UpsertSummary:

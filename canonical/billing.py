@@ -6,6 +6,7 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
+from canonical.dimensions import DimensionValue
 from canonical.enums import InvoiceState
 from canonical.money import ExactDecimal, LineRounding, Money, line_amount, total
 
@@ -67,6 +68,8 @@ class InvoiceLine(BaseModel):
     account_code: str | None = None
     source_ids: tuple[str, ...] = Field(default=(), description="PSA entry ids billed by this line")
     rounding: LineRounding = Field(default="half_up", description="the booking ERP's line rounding")
+    # The project and customer the line is reported under, in the booking ERP's keys (canonical.dimensions).
+    dimensions: tuple[DimensionValue, ...] = ()
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from canonical.dimensions import ErpProject
 from canonical.enums import BillingModel, ProjectStatus
 from canonical.money import Money
 from canonical.parties import Account, Contact
@@ -185,3 +186,7 @@ class ProjectContract(BaseModel):
     erp: str
     erp_customer_id: str
     contract: Contract
+    # The productised service the deal was sold as: its revenue account when no role mapping claims the time.
+    service_code: str | None = None
+    # The project's side of the ERP's books, made at closed-won: the dimensions its invoice lines carry.
+    erp_project: ErpProject | None = None

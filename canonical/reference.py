@@ -7,6 +7,7 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from canonical.dimensions import DimensionValue
 from canonical.enums import BillingModel, InvoiceState
 from canonical.money import ExactDecimal, Money
 
@@ -89,6 +90,9 @@ class BookedLine(BaseModel):
     description: str
     quantity: ExactDecimal
     amount: Money
+    # Where the ERP booked the line: its account code and its dimensions (what reconciliation checks).
+    account_code: str | None = None
+    dimensions: tuple[DimensionValue, ...] = ()
 
 
 class BookedInvoice(BaseModel):

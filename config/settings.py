@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.envconfig import ClientConfigProfile, DataSource
 
 from canonical import LegalEntity, Money
+from config.alerting import AlertChannels
 
 DEV_SECRET_PREFIX = "dev-"
 
@@ -73,6 +74,21 @@ def default_entities() -> list[LegalEntity]:
             quantity_places=2,
             unit_price_places=4,
         ),
+        LegalEntity(
+            code="US",
+            name="Northwind Consulting Inc.",
+            erp="netsuite",
+            currency="USD",
+            countries=("US",),
+            tax_codes=("US-SALES-6", "US-EXEMPT"),
+            default_tax_code="US-SALES-6",
+            approval_threshold=Money(amount=Decimal("5000"), currency="USD"),
+            # NetSuite books a line at quantity x rate rounded to the currency's precision (2 for USD) and
+            # keeps an amount it is sent; the connector sends quantities and rates to 4 decimals and the
+            # amount rounded half-up (connectors/netsuite/mapping.py says what could not be confirmed).
+            quantity_places=4,
+            unit_price_places=4,
+        ),
     ]
 
 
@@ -127,13 +143,41 @@ class Settings(BaseSettings):
     xero_tenant_id: str = "4e3a5f1c-0000-4000-8000-00000000a001"
     xero_webhook_key: SecretStr = SecretStr("dev-xero-webhook-key")
     xero_max_concurrency: int = 5
-    # Xero's per-tenant minute limit; this process paces itself under it (split it between workers).
-    xero_calls_per_minute: int = 60
+    # Xero's per-tenant minute limit. The workers share it through the ledger, so this is the deployment's
+    # budget for the tenant, not one worker's.
+    xero_calls_per_minute: int = Field(default=60, ge=1)
+    # Calls of each minute kept for posting and new deals: background work (status polls, the payment feed,
+    # reference and reconciliation reads) stops while only these remain. None: a third of the minute.
+    xero_background_reserve: int | None = Field(default=None, ge=0)
+    # A hold on a Xero call up to this long is waited out inside the activity attempt; a longer one fails the
+    # attempt with the wait as its retry delay.
+    xero_max_wait_in_attempt_seconds: float = Field(default=5.0, ge=0)
 
     tryton_url: str = "http://127.0.0.1:18000"
     tryton_database: str = "tryton"
     tryton_user: str = "admin"
     tryton_password: SecretStr = SecretStr("dev-tryton-admin")
+
+    # NetSuite: https://<account id>.suitetalk.api.netsuite.com (account 1234567_SB1 is host 1234567-sb1).
+    netsuite_base_url: str = "http://127.0.0.1:8704"
+    netsuite_account_id: str = "1234567"
+    # OAuth 2.0 client credentials (a JWT signed with the certificate mapped to the integration) is what
+    # NetSuite recommends and the only scheme for new integrations from 2027.1; token-based authentication
+    # (OAuth 1.0a) keeps existing ones working. Development uses TBA: its credentials need no key pair.
+    netsuite_auth: Literal["tba", "oauth2"] = "tba"
+    netsuite_consumer_key: str = "dev-netsuite-consumer-key"
+    netsuite_consumer_secret: SecretStr = SecretStr("dev-netsuite-consumer-secret")
+    netsuite_token_id: str = "dev-netsuite-token-id"
+    netsuite_token_secret: SecretStr = SecretStr("dev-netsuite-token-secret")
+    netsuite_client_id: str = "dev-netsuite-client-id"
+    netsuite_certificate_id: str = "dev-netsuite-certificate-id"
+    # The certificate's private key (PEM text, or the path of a PEM file), for netsuite_auth=oauth2 only.
+    netsuite_private_key: SecretStr | None = None
+    # The subsidiary that books the entity, and the service item invoice lines are booked against (its name).
+    netsuite_subsidiary_id: str = "1"
+    netsuite_service_item: str = "Consulting"
+    # This deployment's share of the account's concurrency limit (shared with every other integration).
+    netsuite_max_concurrency: int = Field(default=4, ge=1)
 
     ingress_host: str = "127.0.0.1"
     ingress_port: int = 8700
@@ -165,6 +209,36 @@ class Settings(BaseSettings):
     psa_poll_interval_seconds: float = 5.0
     # Payments are polled (If-Modified-Since): no ERP we serve sends payment events.
     payment_poll_interval_seconds: float = 30.0
+    # A vendor call still failing on this attempt, or this long after it was first scheduled, opens an
+    # integration-support exception for its vendor and operation (one per incident), resolved by ps-sync
+    # once such a call succeeds again.
+    vendor_trouble_attempts: int = Field(default=5, ge=1)
+    vendor_trouble_after_seconds: float = Field(default=120.0, gt=0)
+    # How stale a worker's view of the open incidents (other workers' too) may be before a retried call's
+    # success makes it read them again; it never reads them more often than this.
+    vendor_trouble_recheck_seconds: float = Field(default=5.0, gt=0)
+    # How often a worker writes the counts and latest error of an incident it already knows: a new run or
+    # call joining it is written at once.
+    vendor_trouble_update_seconds: float = Field(default=15.0, ge=0)
+
+    # Alerts: each owning team's channels (config.alerting; JSON, e.g.
+    # {"finance": {"webhook_url": "https://...", "email_to": ["ar@example.com"]}, "default": {...}}).
+    alert_channels: dict[str, AlertChannels] = Field(default_factory=dict)
+    alert_smtp_host: str | None = None
+    alert_smtp_port: int = Field(default=25, ge=1, le=65535)
+    alert_smtp_starttls: bool = False
+    alert_smtp_username: str | None = None
+    alert_smtp_password: SecretStr | None = None
+    alert_email_from: str = "ps-sync@localhost"
+    # How often the alert scan looks for new and cleared incidents (a Temporal Schedule).
+    alert_scan_interval_seconds: float = Field(default=60.0, ge=5)
+    # A feed not read successfully for this long is stale; a vendor-trouble incident this old pages its team.
+    alert_feed_stale_after_seconds: float = Field(default=900.0, gt=0)
+    alert_vendor_failing_after_seconds: float = Field(default=600.0, ge=0)
+    # host:port where the worker serves the Temporal SDK's and ps-sync's metrics (/metrics); None: not served.
+    worker_metrics_address: str | None = None
+    # When set, the ingress's /metrics answers only `Authorization: Bearer <this>` (Prometheus's token).
+    metrics_token: SecretStr | None = None
     log_level: str = "INFO"
 
     @field_validator("environment", mode="before")
@@ -243,6 +317,9 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 yield name, value.get_secret_value()
+        for team, channels in self.alert_channels.items():
+            if channels.webhook_url is not None:
+                yield f"alert_channels.{team}.webhook_url", channels.webhook_url.get_secret_value()
 
     # The ledger's URL carries the PostgreSQL password in production; it stays a plain str for its readers,
     # so repr and dumps mask the password instead.

@@ -37,6 +37,8 @@ from canonical import (
     Resource,
     TimeEntry,
 )
+from canonical.dimensions import ErpProject, ErpProjectSpec
+from canonical.payables import Bill, BillStatus, PayableExpense, PostedBill, Supplier
 from canonical.reference import BookedInvoice, Employee, ErpReferenceData, OpportunityFix
 from connectors.paging import Page
 
@@ -210,6 +212,30 @@ class ErpConnector(Protocol):
     async def aclose(self) -> None: ...
 
 
+@runtime_checkable
+class ErpProjectBooks(Protocol):
+    """The ERP role's project dimensions: every ERP connector offers them (the ERP contract suite checks them
+    on each ERP). Kept as a protocol of its own while ERP connectors are being added, so one that does not
+    offer them yet still serves the rest of the role; OpportunityToProject then records a project without
+    dimensions, and its invoice lines carry none.
+
+    What an implementation must do:
+    - `ensure_erp_project` finds, else creates, the project's side of the ERP's books for `spec` and returns
+      it with exactly two dimension values, `project` and `customer`, in the ERP's own keys
+      (`DimensionValue.code`): the same call again (same `spec.project_code`) returns the same project and
+      the same codes and creates nothing; two projects of one customer share its customer value. A value
+      the ERP cannot hold (a name too long, a dimension it has no room for) is `Rejected` with field errors
+      saying what finance must change in the ERP; a customer the ERP does not know is `NotFound`.
+    - `post_invoice` books each line's `InvoiceLine.dimensions` (codes as returned here) on that line, and
+      refuses (`Rejected`) a line naming a value the ERP does not hold.
+    - `booked_invoices` reports each line's account code and dimensions as booked (`BookedLine`).
+    """
+
+    system: str
+
+    async def ensure_erp_project(self, spec: ErpProjectSpec, *, entity: LegalEntity) -> ErpProject: ...
+
+
 # --- Optional capabilities: small protocols a connector offers besides its role. ---------------------------
 
 
@@ -263,3 +289,56 @@ class OpportunityEditor(Protocol):
     system: str
 
     async def correct_opportunity(self, opportunity_id: str, fix: OpportunityFix) -> None: ...
+
+
+@runtime_checkable
+class PsaPayables(Protocol):
+    """A PSA whose approved expenses can be owed to someone: the person who paid them (reimbursable) or
+    the vendor named on them. The PSA remembers which ERP bill each was put on, and when it was paid."""
+
+    system: str
+
+    def payable_expenses(
+        self, period: Period, *, cursor: str | None = None
+    ) -> AsyncIterator[Page[PayableExpense]]:
+        """Approved expenses dated within the period that are reimbursable or name a vendor, whether on a
+        bill yet or not (`bill_number`, `reimbursed` say), page by page."""
+        ...
+
+    async def mark_on_bill(self, *, expense_ids: Sequence[str], bill_number: str) -> None:
+        """Record that the expenses are on the ERP bill; the same call again changes nothing, an expense on
+        another bill is a Conflict."""
+        ...
+
+    async def mark_reimbursed(self, *, expense_ids: Sequence[str], bill_number: str) -> None:
+        """Record that the bill holding the expenses is paid; idempotent."""
+        ...
+
+
+@runtime_checkable
+class ErpPayables(Protocol):
+    """The ERP role's payables: suppliers and their bills. Kept as a protocol of its own while ERP connectors
+    are being added, so one that does not offer payables yet still serves the rest of the role.
+
+    - `ensure_supplier` finds the supplier by `Supplier.key`, else creates it; the same call again returns
+      the same id and creates nothing.
+    - `post_bill` creates and approves the bill; a retry with the same key (or a bill already carrying
+      `Bill.reference`) returns the same bill and creates nothing more. A line's `account_code` the ERP does
+      not hold is `Rejected`.
+    - `get_bill` reads the bill's state and what has been paid on it.
+    - `pay_bill` records money paid out against the bill (finance tooling, demos and tests).
+    """
+
+    system: str
+
+    async def ensure_supplier(
+        self, supplier: Supplier, *, entity: LegalEntity, idempotency_key: str
+    ) -> str: ...
+
+    async def post_bill(self, bill: Bill, *, entity: LegalEntity, idempotency_key: str) -> PostedBill: ...
+
+    async def get_bill(self, bill_id: str) -> BillStatus: ...
+
+    async def pay_bill(
+        self, bill_id: str, amount: Money, *, reference: str, idempotency_key: str
+    ) -> Payment: ...

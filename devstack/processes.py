@@ -400,9 +400,7 @@ class Supervisor:
         w.attempt += 1
         delay = self.policy.delay(w.attempt)
         w.restart_at = now + delay
-        self.events.write(
-            "process_exited", level="warning", attempt=w.attempt, delay_s=delay, **exit_fields
-        )
+        self.events.write("process_exited", level="warning", attempt=w.attempt, delay_s=delay, **exit_fields)
         self._say(
             f"{process.name:<20} {describe_exit(returncode)} after {uptime:.1f} s; "
             f"restart {w.attempt} in {delay:g} s  (log {process.log_path})"

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from devstack.processes import StackError, StopRequested, stop_signals
 from devstack.stack import Stack, StackConfig
-from devstack.story import EU_DEAL, UK_DEAL, DealOutcome, ExceptionStoryOutcome, Story, StoryFailed
+from devstack.story import EU_DEAL, UK_DEAL, US_DEAL, DealOutcome, ExceptionStoryOutcome, Story, StoryFailed
 from runs.client import connect_client
 from runs.schedules import AppliedSchedule, apply_schedules
 from runs.starts import ensure_feed_poller, ensure_payment_pollers
@@ -53,9 +53,11 @@ async def play_story(config: StackConfig) -> StoryReport:
     outcomes: list[DealOutcome] = []
     try:
         await story.prepare()
-        plans = [UK_DEAL, EU_DEAL] if config.with_tryton else [UK_DEAL]
+        await story.map_accounts()
+        plans = [UK_DEAL, EU_DEAL, US_DEAL] if config.with_tryton else [UK_DEAL, US_DEAL]
         for plan in plans:
             outcomes.append(await story.play(plan))
+        await story.play_payables([(o.plan, o.project_id) for o in outcomes])
         exception_story = await story.play_exception_fixed_and_retried()
     except StoryFailed as failure:
         return StoryReport(outcomes, failure=str(failure))

@@ -35,6 +35,9 @@ from devstack.processes import Supervisor as ProcessSupervisor
 from devstack.tryton import DEFAULT_HOME as TRYTON_HOME
 from devstack.tryton import ensure_template
 from runs.search_attributes import ALL as SEARCH_ATTRIBUTES
+from sandboxes.plugin import SandboxPlugin
+from sandboxes.plugin import discover as discover_sandboxes
+from sandboxes.serve import free_port
 
 LOOPBACK = "127.0.0.1"
 
@@ -42,6 +45,11 @@ LOOPBACK = "127.0.0.1"
 APP_STOP_SECONDS = 13.0
 SERVER_STOP_SECONDS = 8.0
 APP = ("worker", "ingress")
+
+
+def worker_name(number: int) -> str:
+    """The first worker is `worker`, as `make run` has always named it; more are `worker-2`, `worker-3`."""
+    return "worker" if number == 1 else f"worker-{number}"
 
 
 def _bin(name: str) -> str:
@@ -78,7 +86,22 @@ class StackConfig:
     psa_poll_interval_seconds: float = 1.0
     payment_poll_interval_seconds: float = 2.0
     invoice_poll_interval_seconds: int = 20
+    # Worker processes polling the one task queue (the chaos run kills one while the other carries on).
+    workers: int = 1
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Ports of the sandboxes that plug in (sandboxes/plugin.py), by vendor. One not given gets a free port, so
+    # stacks built in code (the benchmark's two, tests') never collide; `from_env` gives the well-known ones.
+    sandbox_ports: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.plugins: list[SandboxPlugin] = discover_sandboxes()
+        taken = set(self.sandbox_ports.values())
+        for plugin in self.plugins:
+            while plugin.name not in self.sandbox_ports:
+                port = free_port()
+                if port not in taken:
+                    self.sandbox_ports[plugin.name] = port
+                    taken.add(port)
 
     @classmethod
     def from_env(cls, data_dir: Path) -> StackConfig:
@@ -96,6 +119,7 @@ class StackConfig:
             tryton_port=port("PSSYNC_TRYTON_PORT", 18000),
             with_tryton=os.environ.get("PSSYNC_WITH_TRYTON", "1") != "0",
             tryton_home=Path(os.environ.get("PSSYNC_TRYTON_HOME", TRYTON_HOME)),
+            sandbox_ports={p.name: port(p.port_variable, p.default_port) for p in discover_sandboxes()},
         )
 
     def url(self, port: int) -> str:
@@ -119,8 +143,16 @@ class StackConfig:
                 "ingress_public_url": self.url(self.ingress_port),
                 "psa_poll_interval_seconds": self.psa_poll_interval_seconds,
                 "payment_poll_interval_seconds": self.payment_poll_interval_seconds,
+                **self._plugin_settings(),
             }
         )
+
+    def _plugin_settings(self) -> dict[str, object]:
+        """The settings that point ps-sync at each plugged-in sandbox."""
+        changes: dict[str, object] = {}
+        for plugin in self.plugins:
+            changes.update(plugin.settings_for(self.url(self.sandbox_ports[plugin.name])))
+        return changes
 
     def app_env(self) -> dict[str, str]:
         settings = self.settings()
@@ -137,6 +169,7 @@ class StackConfig:
             "PSSYNC_INGRESS_PORT": str(self.ingress_port),
             "PSSYNC_INGRESS_PUBLIC_URL": settings.ingress_public_url,
             "PSSYNC_PSA_POLL_INTERVAL_SECONDS": str(self.psa_poll_interval_seconds),
+            **{f"PSSYNC_{name.upper()}": str(value) for name, value in self._plugin_settings().items()},
         }
         return {**env, **self.extra_env}
 
@@ -211,6 +244,7 @@ class Stack:
             "xero": [c.xero_port],
             "tryton": [c.tryton_port],
             "ingress": [c.ingress_port],
+            **{plugin.name: [c.sandbox_ports[plugin.name]] for plugin in c.plugins},
         }.get(name, [])
 
     def start(self) -> None:
@@ -313,6 +347,8 @@ class Stack:
                 },
             ),
         }
+        for plugin in c.plugins:
+            specs[plugin.name] = (c.sandbox_ports[plugin.name], plugin.environment_for(settings))
         began = time.monotonic()
         started: list[tuple[ManagedProcess, str]] = []
         for vendor, (port, extra) in specs.items():
@@ -339,7 +375,8 @@ class Stack:
                 timeout=30,
                 what="/_sandbox/health",
             )
-            self._up(f"{process.name.capitalize()} sandbox", began, health.removesuffix("/_sandbox/health"))
+            title = next((p.title for p in c.plugins if p.name == process.name), process.name.capitalize())
+            self._up(f"{title} sandbox", began, health.removesuffix("/_sandbox/health"))
 
     def _start_tryton(self) -> None:
         c = self.config
@@ -375,9 +412,14 @@ class Stack:
         c = self.config
         started = time.monotonic()
         healthz = f"{c.url(c.ingress_port)}/healthz"
-        worker = self._process(
-            "worker", [sys.executable, "-m", "worker"], where=f"task queue {self.settings.task_queue}"
-        )
+        workers = [
+            self._process(
+                worker_name(number),
+                [sys.executable, "-m", "worker"],
+                where=f"task queue {self.settings.task_queue}",
+            )
+            for number in range(1, self.config.workers + 1)
+        ]
         ingress = self._process(
             "ingress",
             [sys.executable, "-m", "ingress"],
@@ -387,9 +429,10 @@ class Stack:
         wait_until(functools.partial(http_ok, healthz), ingress, timeout=30, what="/healthz")
         self._up("ps-sync ingress", started, c.url(c.ingress_port))
         # The worker has no port; by now it has had the ingress's start-up time to fail on an import.
-        if not worker.alive():
-            raise StackError(f"worker exited while starting. Last log lines:\n{worker.tail()}")
-        self._up("ps-sync worker", started, f"task queue {self.settings.task_queue}")
+        for worker in workers:
+            if not worker.alive():
+                raise StackError(f"{worker.name} exited while starting. Last log lines:\n{worker.tail()}")
+            self._up(f"ps-sync {worker.name}", started, f"task queue {self.settings.task_queue}")
 
     def supervise(self) -> None:
         """Restart whatever exited, after its back-off; call it every fraction of a second. Never blocks for
@@ -413,7 +456,7 @@ class Stack:
         stop_signals.begin_stop()
         started = time.monotonic()
         # The app before the servers it talks to, so it does not log a burst of connection errors.
-        app = [p for p in processes if p.name in APP]
+        app = [p for p in processes if p.name in APP or p.name.startswith("worker-")]
         stop_all(app, timeout=APP_STOP_SECONDS)
         stop_all([p for p in processes if p not in app], timeout=SERVER_STOP_SECONDS)
         count = f"{len(processes)} process" + ("es" if len(processes) != 1 else "")
@@ -428,6 +471,7 @@ class Stack:
             "Salesforce sandbox": c.url(c.salesforce_port),
             "Kantata sandbox": c.url(c.kantata_port),
             "Xero sandbox": c.url(c.xero_port),
+            **{f"{p.title} sandbox": c.url(c.sandbox_ports[p.name]) for p in c.plugins},
         }
         if c.with_tryton:
             urls["Tryton JSON-RPC"] = c.url(c.tryton_port)

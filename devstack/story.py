@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from temporalio.client import Client, WorkflowHandle
@@ -22,12 +23,14 @@ from canonical import Money, Period
 from config import Settings
 from connectors.tryton.connector import TrytonConnector
 from ingress.identity import mint_dev_token
+from runs import payables as payables_runs
 from runs.invoice_to_cash import InvoiceToCashResult
 from runs.opportunity_to_project import OpportunityToProjectResult
 from runs.opportunity_to_project import workflow_id as o2p_id
 from runs.time_to_billing import TimeToBillingResult
 from runs.time_to_billing import workflow_id as ttb_id
 from sandboxes.kantata.seed import Consultant, KantataSeeder, TimeLog
+from sandboxes.plugin import discover as discover_sandboxes
 from sandboxes.salesforce.seed import DealIds, SalesforceSeeder
 from sandboxes.xero.seed import XeroFinanceUser
 from workflows.time_to_billing import TimeToBilling
@@ -41,7 +44,29 @@ TEAM = (
 RATES = {
     "GBP": {"Senior Consultant": Money.of("150", "GBP"), "Consultant": Money.of("100", "GBP")},
     "EUR": {"Senior Consultant": Money.of("170", "EUR"), "Consultant": Money.of("115.50", "EUR")},
+    "USD": {"Senior Consultant": Money.of("195", "USD"), "Consultant": Money.of("132.50", "USD")},
 }
+
+
+# Finance's account mapping for the demo firm: (entity, kind, key, account, cost account). Codes are the
+# Xero organisation's (sandboxes/xero/chart.py) and the Tryton company's (devstack/tryton_entity.py).
+ACCOUNT_MAPPING: tuple[tuple[str, str, str, str, str | None], ...] = (
+    ("UK", "service", SERVICE_CODE, "200", None),
+    ("UK", "service", "*", "200", None),
+    ("UK", "expense_category", "*", "260", "493"),
+    ("UK", "milestone", "*", "200", None),
+    ("UK", "retainer", "*", "200", None),
+    ("EU", "service", SERVICE_CODE, "4.1.2", None),
+    ("EU", "service", "*", "4.1.2", None),
+    ("EU", "expense_category", "*", "4.3.3", "5.1.3"),
+    ("EU", "milestone", "*", "4.1.2", None),
+    ("EU", "retainer", "*", "4.1.2", None),
+)
+
+
+# The ERPs whose connectors keep payables (`ErpPayables`), and what the demo's consultant claims.
+PAYABLES_ERPS = ("xero", "tryton")
+TAXI_FARE = "38.60"
 
 
 class StoryFailed(RuntimeError):
@@ -121,6 +146,22 @@ class Story:
                 await kantata.rate_card(currency, {effective: rates})
         self._say(f"Kantata: {len(self._team)} consultants, rate cards in {', '.join(RATES)}")
 
+    async def map_accounts(self) -> None:
+        """Finance maps where the firm's invoice lines book, through the ingress, signed in as a person."""
+        token = self._person("finance.lead", "finance")
+        entities = {entity.code for entity in self._settings.entities}
+        rules = [rule for rule in ACCOUNT_MAPPING if rule[0] in entities]
+        async with httpx.AsyncClient(base_url=self._settings.ingress_public_url, timeout=30) as ingress:
+            for entity, kind, key, account, cost in rules:
+                response = await ingress.put(
+                    f"/account-mappings/{entity}/{kind}/{quote(key, safe='')}",
+                    json={"account_code": account, "cost_account_code": cost},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                if response.status_code != 200:
+                    raise StoryFailed(f"account mapping refused: {response.status_code} {response.text}")
+        self._say(f"Finance: {len(rules)} account mappings set through the ingress")
+
     async def play(self, plan: DealPlan) -> DealOutcome:
         stamp = datetime.now(UTC).strftime("%H%M%S%f")[:-3]
         deal = await self.close_a_deal(plan, stamp)
@@ -172,6 +213,7 @@ class Story:
                 postal_code=plan.postal_code,
                 currency=plan.currency,
                 legal_entity=plan.entity,
+                tax_code=self._settings.entity(plan.entity).default_tax_code,
                 service_code=SERVICE_CODE,
                 billing_model=BILLING_MODEL,
                 opportunity_name=f"{plan.account_name} advisory {stamp}",
@@ -232,6 +274,12 @@ class Story:
                 await finance.apply_payment(invoice_id, amount, reference=f"BACS {stamp}")
             finally:
                 await finance.aclose()
+        elif erp != "tryton":
+            # A sandboxed ERP that plugs in (sandboxes/plugin.py) settles it as its finance people would.
+            plugin = next((p for p in discover_sandboxes() if p.name == erp), None)
+            if plugin is None:
+                raise StoryFailed(f"no sandbox can pay {erp} invoice {invoice_id}")
+            await plugin.pay(self._settings, invoice_id, f"ACH {stamp}")
         else:
             tryton = TrytonConnector.from_settings(self._settings)
             try:
@@ -269,6 +317,92 @@ class Story:
             raise StoryFailed(
                 f"{workflow_id} still {description.status} after {self._step_seconds:.0f}s"
             ) from err
+
+    # --- payables -------------------------------------------------------------------------------------------
+
+    async def play_payables(self, deals: list[tuple[DealPlan, str]]) -> payables_runs.PayablesResult:
+        """A consultant claims a taxi fare as reimbursable on each deal's Kantata project (plan, project id)
+        whose ERP keeps payables; finance runs the payables scan, ps-sync bills the consultant as a supplier
+        (one bill per entity), finance pays the bills and ps-sync marks the expenses reimbursed."""
+        projects = [
+            (plan, project_id) for plan, project_id in deals if self._erp_of(plan.entity) in PAYABLES_ERPS
+        ]
+        if not projects:
+            raise StoryFailed("no deal was booked in an ERP that keeps payables")
+        person = self._team[1]
+        now = datetime.now(UTC)
+        today, stamp = now.date(), now.strftime("%H%M%S%f")
+        period = Period.of(today)
+        async with KantataSeeder.for_sandbox(self._settings.kantata_base_url) as kantata:
+            for plan, project_id in projects:
+                await kantata.log_expense(
+                    project_id,
+                    day=today,
+                    amount=Money.of(TAXI_FARE, plan.currency),
+                    category="Travel",
+                    user_id=person.user_id,
+                    billable=False,
+                    reimbursable=True,
+                    notes="Taxi to the client's office",
+                )
+        self._say(f"Kantata: {person.full_name} claims {len(projects)} reimbursable taxi fares")
+        scan = await self._client.execute_workflow(
+            payables_runs.SCAN_WORKFLOW_TYPE,
+            payables_runs.PayablesScanInput(
+                psa=self._settings.psa, period=period.value, poll_interval_seconds=2
+            ),
+            id=f"{payables_runs.scan_workflow_id(self._settings.psa, period.value)}:{stamp}",
+            task_queue=self._settings.task_queue,
+            result_type=payables_runs.PayablesScanResult,
+        )
+        run_id = payables_runs.workflow_id(
+            self._settings.psa, f"person:{self._settings.psa}:{person.user_id}", period.value
+        )
+        if run_id not in scan.started:
+            raise StoryFailed(f"the payables scan did not start {run_id}: {scan.started}")
+        handle = await self.handle(run_id)
+        deadline = time.monotonic() + self._step_seconds
+        while True:
+            status = await handle.query("status", result_type=payables_runs.PayablesStatus)
+            unpaid = [bill for bill in status.bills if not bill.settled]
+            if len(unpaid) >= len(projects):
+                break
+            if status.stage == "nothing_to_bill" or time.monotonic() > deadline:
+                raise StoryFailed(
+                    f"{run_id} billed {len(unpaid)} of {len(projects)} expenses ({status.stage})"
+                )
+            await asyncio.sleep(0.5)
+        for bill in unpaid:
+            self._say(
+                f"[{bill.legal_entity}] Payables billed {bill.number} to {person.full_name}: {bill.total}"
+            )
+            await self._pay_bill(bill.legal_entity, bill.bill_id, bill.total)
+        result: payables_runs.PayablesResult = await self.result(run_id, payables_runs.PayablesResult)
+        if result.outcome != "reimbursed":
+            raise StoryFailed(f"{run_id} ended {result.outcome}: {'; '.join(result.problems)}")
+        self._say(f"Payables: {len(result.bills)} bills paid, the expenses are marked reimbursed in Kantata")
+        return result
+
+    def _erp_of(self, legal_entity: str) -> str:
+        return self._settings.entity(legal_entity).erp
+
+    async def _pay_bill(self, legal_entity: str, bill_id: str, amount: Money) -> None:
+        erp = self._erp_of(legal_entity)
+        if erp == "xero":
+            finance = XeroFinanceUser.from_settings(self._settings)
+            try:
+                await finance.apply_payment(bill_id, amount.amount, reference="Expenses BACS")
+            finally:
+                await finance.aclose()
+        else:
+            tryton = TrytonConnector.from_settings(self._settings)
+            try:
+                await tryton.pay_bill(
+                    bill_id, amount, reference="Expenses SEPA", idempotency_key=f"demo-bill-{bill_id}"
+                )
+            finally:
+                await tryton.aclose()
+        self._say(f"Finance: bill {bill_id} paid in {erp}")
 
     # --- an exception fixed and retried ---------------------------------------------------------------------
 
@@ -395,4 +529,13 @@ EU_DEAL = DealPlan(
     postal_code="1012 AB",
     street="Damrak 1",
     currency="EUR",
+)
+US_DEAL = DealPlan(
+    entity="US",
+    account_name="Umbrella Corp",
+    country="US",
+    city="Austin",
+    postal_code="78701",
+    street="600 Congress Ave",
+    currency="USD",
 )

@@ -163,8 +163,11 @@ class TrytonServer:
         db_dir = self.data_dir / "db"
         db_dir.mkdir(parents=True, exist_ok=True)
         db_file = db_dir / f"{self.database}.sqlite"
-        if self.fresh or not db_file.exists():
+        # A kept database made from an older template lacks the modules the connector now uses.
+        made_from = db_dir / f"{self.database}.template"
+        if self.fresh or not db_file.exists() or not _made_from(made_from, template):
             copy_database(template, db_file)
+            made_from.write_text(template.name)
         config = write_config(self.data_dir / "trytond.conf", db_dir=db_dir, port=self.port)
         started = time.perf_counter()
         self._process = start_process(bin_dir, config, self.database, self.log_path)
@@ -191,6 +194,10 @@ class TrytonServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def _made_from(marker: Path, template: Path) -> bool:
+    return marker.exists() and marker.read_text().strip() == template.name
 
 
 # -- CLI ---------------------------------------------------------------------------------------------------

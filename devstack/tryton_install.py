@@ -42,6 +42,9 @@ PACKAGES = (
     "trytond-timesheet",
     "trytond-project-invoice",
     "trytond-sale-opportunity",
+    # Project and customer dimensions on invoice lines (analytic accounts).
+    "trytond-analytic-account",
+    "trytond-analytic-invoice",
 )
 
 

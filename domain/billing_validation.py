@@ -7,6 +7,8 @@ HR/ops for people and their roles, finance for rates, currencies and tax.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pydantic import BaseModel, ConfigDict
 
 from canonical import (
@@ -20,6 +22,8 @@ from canonical import (
     Resource,
     TimeEntry,
 )
+from canonical.dimensions import DimensionValue
+from domain.account_mapping import AccountChoice, AccountMap, AccountProblem
 
 
 class RejectedItem(BaseModel):
@@ -48,6 +52,13 @@ class BillingContext(BaseModel):
     # The ERP's own tax codes (code -> active) from the last ReferenceSync, or None before any sync: a code
     # the entity allows but the ERP has archived would only be refused at posting, after finance approved.
     erp_tax_codes: dict[str, bool] | None = None
+    # Finance's account mapping for the entity, with the ERP's chart as last synced; None (or no rules): every
+    # line books to the ERP's default account.
+    accounts: AccountMap | None = None
+    # The productised service the deal was sold as: the revenue account of time no role mapping claims.
+    service_code: str | None = None
+    # The project and customer every line is reported under, in the ERP's keys (made at closed-won).
+    dimensions: tuple[DimensionValue, ...] = ()
 
     @property
     def expense_tax_code(self) -> str:
@@ -65,6 +76,8 @@ class RatedTime(BaseModel):
     entry: TimeEntry
     role: str
     rate: Money
+    # The account the entry's line books to; None when the entity maps no accounts.
+    account_code: str | None = None
 
     @property
     def value(self) -> Money:
@@ -145,7 +158,25 @@ def check_time_entry(entry: TimeEntry, context: BillingContext) -> RatedTime | R
     if problem is not None:
         rule, reason = problem
         return _reject(entry.id, kind, ExceptionOwner.FINANCE, rule, reason)
-    return RatedTime(entry=entry, role=role, rate=rate)
+    account = booked_account(context, lambda accounts: accounts.for_time(role, context.service_code))
+    if isinstance(account, AccountProblem):
+        reason = f"time entry {entry.id}: {account.reason}"
+        return _reject(entry.id, kind, ExceptionOwner.FINANCE, account.rule, reason)
+    return RatedTime(entry=entry, role=role, rate=rate, account_code=account)
+
+
+def booked_account(
+    context: BillingContext, choose: Callable[[AccountMap], AccountChoice | AccountProblem]
+) -> str | AccountProblem | None:
+    """The account a line books to by the entity's mapping, None when it maps none, or why it cannot be."""
+    if context.accounts is None or not context.accounts.in_use:
+        return None
+    chosen = choose(context.accounts)
+    return chosen if isinstance(chosen, AccountProblem) else chosen.account_code
+
+
+def expense_category(expense: Expense) -> str:
+    return expense.category or "Expenses"
 
 
 def _tax_code_problem(code: str, context: BillingContext) -> tuple[str, str] | None:
@@ -198,4 +229,9 @@ def check_expense(expense: Expense, context: BillingContext) -> Expense | Reject
     if problem is not None:
         rule, reason = problem
         return _reject(expense.id, kind, ExceptionOwner.FINANCE, rule, f"expense {reason}")
+    category = expense_category(expense)
+    account = booked_account(context, lambda accounts: accounts.for_expense(category))
+    if isinstance(account, AccountProblem):
+        reason = f"expense {expense.id}: {account.reason}"
+        return _reject(expense.id, kind, ExceptionOwner.FINANCE, account.rule, reason)
     return expense

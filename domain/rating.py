@@ -25,12 +25,15 @@ from pydantic import BaseModel, ConfigDict
 
 from canonical import BillingModel, ExceptionOwner, Expense, InvoiceLine, Milestone, Money, TimeEntry
 from canonical.money import RoundingRule
+from domain.account_mapping import AccountChoice, AccountMap, AccountProblem
 from domain.billing_validation import (
     BillingContext,
     RatedTime,
     RejectedItem,
+    booked_account,
     check_expense,
     check_time_entry,
+    expense_category,
 )
 from domain.erp_rounding import rounding_rule
 
@@ -41,11 +44,13 @@ __all__ = [
     "RejectedItem",
     "RejectionCount",
     "TimeBucket",
+    "account_booked_for",
     "expense_line_price",
     "invoice_lines",
     "rate_expenses",
     "rate_milestones",
     "rate_time",
+    "retainer_account_problem",
 ]
 
 # Held-back ids kept for the exception record; the count and value are always complete.
@@ -66,6 +71,8 @@ class TimeBucket(BaseModel):
     role: str
     rate: Money
     hours: Decimal
+    # Where the line books: the account its first entry was rated to (one role maps to one account).
+    account_code: str | None = None
 
 
 class MilestoneLine(BaseModel):
@@ -75,6 +82,7 @@ class MilestoneLine(BaseModel):
     name: str
     amount: Money
     completed_on: date
+    account_code: str | None = None
 
 
 class Allowance(BaseModel):
@@ -102,6 +110,8 @@ class RatedWork(BaseModel):
 
     buckets: tuple[TimeBucket, ...] = ()
     expense_totals: tuple[tuple[str, Money], ...] = ()
+    # Category -> the account its re-billed line books to (absent when the entity maps no accounts).
+    expense_accounts: tuple[tuple[str, str], ...] = ()
     milestones: tuple[MilestoneLine, ...] = ()
     # What is marked billed once the ERP confirms the invoice.
     time_entry_ids: tuple[str, ...] = ()
@@ -191,7 +201,8 @@ def _add_bucket(buckets: dict[tuple[str, Decimal], TimeBucket], rated: RatedTime
     key = (rated.role, rated.rate.amount)
     existing = buckets.get(key)
     hours = rated.entry.hours + (existing.hours if existing else Decimal(0))
-    buckets[key] = TimeBucket(role=rated.role, rate=rated.rate, hours=hours)
+    account = existing.account_code if existing else rated.account_code
+    buckets[key] = TimeBucket(role=rated.role, rate=rated.rate, hours=hours, account_code=account)
 
 
 def _sorted_buckets(buckets: dict[tuple[str, Decimal], TimeBucket]) -> tuple[TimeBucket, ...]:
@@ -263,6 +274,7 @@ def rate_expenses(
     """`work` with a batch of expenses added; a cap counts them with their markup, as invoiced."""
     rule = rounding_rule(context.entity)
     totals: dict[str, Money] = dict(work.expense_totals)
+    accounts: dict[str, str] = dict(work.expense_accounts)
     billed = list(work.expense_ids)
     rejected: list[RejectedItem] = []
     markup = context.contract.expense_markup
@@ -273,7 +285,7 @@ def rate_expenses(
         if isinstance(checked, RejectedItem):
             rejected.append(checked)
             continue
-        category = expense.category or "Expenses"
+        category = expense_category(expense)
         if allowance is not None and allowance.kind == "cap":
             before = totals.get(category)
             after = before + expense.amount if before is not None else expense.amount
@@ -285,9 +297,16 @@ def rate_expenses(
                 continue
             work = work.model_copy(update={"counted": work.counted + increase})
         totals[category] = totals[category] + expense.amount if category in totals else expense.amount
+        account = booked_account(context, lambda mapping: mapping.for_expense(category))  # noqa: B023
+        if isinstance(account, str):
+            accounts.setdefault(category, account)
         billed.append(expense.id)
     return work.with_rejections(rejected).model_copy(
-        update={"expense_totals": tuple(sorted(totals.items())), "expense_ids": tuple(billed)}
+        update={
+            "expense_totals": tuple(sorted(totals.items())),
+            "expense_accounts": tuple(sorted(accounts.items())),
+            "expense_ids": tuple(billed),
+        }
     )
 
 
@@ -336,6 +355,18 @@ def rate_milestones(
                 )
             )
             continue
+        account = booked_account(context, lambda mapping: mapping.for_milestone(context.service_code))
+        if isinstance(account, AccountProblem):
+            rejected.append(
+                RejectedItem(
+                    item_id=milestone.id,
+                    kind="milestone",
+                    owner=ExceptionOwner.FINANCE,
+                    rule=account.rule,
+                    reason=f"milestone {milestone.name!r}: {account.reason}",
+                )
+            )
+            continue
         if allowance is not None and allowance.kind == "cap":
             increase = rule.line_amount(Decimal(1), amount).amount
             if not _fits(work, allowance, increase):
@@ -349,6 +380,7 @@ def rate_milestones(
                 name=milestone.name,
                 amount=amount,
                 completed_on=milestone.completed_on,
+                account_code=account,
             )
         )
     return work.with_rejections(rejected).model_copy(update={"milestones": tuple(lines)})
@@ -366,13 +398,19 @@ def invoice_lines(
     rounding = rule.line_rounding
     lines: list[InvoiceLine] = []
     if retainer_fee is not None:
+        fee_account = booked_account(context, lambda mapping: mapping.for_retainer(context.service_code))
+        if isinstance(fee_account, AccountProblem):
+            # The run checks the fee's account before it rates (retainer_account_problem): not reached.
+            raise ValueError(fee_account.reason)
         lines.append(
             InvoiceLine(
                 description=f"Monthly retainer {period}",
                 quantity=Decimal(1),
                 unit_price=rule.unit_price(retainer_fee),
                 tax_code=contract.tax_code,
+                account_code=fee_account,
                 rounding=rounding,
+                dimensions=context.dimensions,
             )
         )
     lines.extend(
@@ -381,8 +419,10 @@ def invoice_lines(
             quantity=Decimal(1),
             unit_price=rule.unit_price(milestone.amount),
             tax_code=contract.tax_code,
+            account_code=milestone.account_code,
             source_ids=(milestone.milestone_id,),
             rounding=rounding,
+            dimensions=context.dimensions,
         )
         for milestone in work.milestones
     )
@@ -393,10 +433,13 @@ def invoice_lines(
             quantity=rule.quantity(bucket.hours),
             unit_price=rule.unit_price(bucket.rate),
             tax_code=contract.tax_code,
+            account_code=bucket.account_code,
             rounding=rounding,
+            dimensions=context.dimensions,
         )
         for bucket in work.buckets
     )
+    expense_accounts = dict(work.expense_accounts)
     for category, amount in work.expense_totals:
         description = f"Re-billed expenses: {category}"
         if contract.expense_markup:
@@ -407,7 +450,38 @@ def invoice_lines(
                 quantity=Decimal(1),
                 unit_price=expense_line_price(amount, contract.expense_markup, rule),
                 tax_code=context.expense_tax_code,
+                account_code=expense_accounts.get(category),
                 rounding=rounding,
+                dimensions=context.dimensions,
             )
         )
     return tuple(lines)
+
+
+def retainer_account_problem(context: BillingContext) -> AccountProblem | None:
+    """Why the retainer fee cannot be booked (its account unmapped, unknown or archived), or None.
+
+    The fee is the invoice: without its account nothing of the month is billed until finance maps it.
+    """
+    if context.contract.billing_model != BillingModel.RETAINER:
+        return None
+    account = booked_account(context, lambda mapping: mapping.for_retainer(context.service_code))
+    return account if isinstance(account, AccountProblem) else None
+
+
+def account_booked_for(
+    description: str, accounts: AccountMap, service_code: str | None
+) -> AccountChoice | AccountProblem | None:
+    """The account the mapping books a line of ours to, read back from the line's description (as
+    `invoice_lines` writes it); None for a description rating never writes."""
+    for label in ("Professional services: ", "Retainer overage: "):
+        if description.startswith(label):
+            return accounts.for_time(description[len(label) :], service_code)
+    if description.startswith("Re-billed expenses: "):
+        category = description[len("Re-billed expenses: ") :]
+        return accounts.for_expense(category.split(" (incl. ", 1)[0])
+    if description.startswith("Milestone: "):
+        return accounts.for_milestone(service_code)
+    if description.startswith("Monthly retainer "):
+        return accounts.for_retainer(service_code)
+    return None

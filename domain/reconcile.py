@@ -15,6 +15,11 @@ materials without a not-to-exceed cap (expenses re-billed with the contract's ma
 its quantity rounded to the ERP's places and its amount rounded to the cent, so the comparison allows what
 that rounding can move per ERP line (see `tolerance`). Fixed-fee and retainer work is
 billed on milestones and fees, not on time, so only the ERP and the ledger are compared for those projects.
+
+Where each line booked is checked too: every line of a live invoice must carry the project's dimensions as
+made at closed-won (a line re-tagged, or left untagged, in the ERP differs), and the account the entity's
+mapping gives its kind of work (read back from the line's description, as rating writes it); a line booked
+elsewhere, by a person reclassifying it or by a mapping changed since, is a difference for finance.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from pydantic import BaseModel, ConfigDict
 
 from canonical import BillingModel, ExceptionOwner, Expense, InvoiceState, TimeEntry
 from canonical.money import ExactDecimal, minor_units
+from domain.account_mapping import AccountChoice, AccountMap
+from domain.rating import account_booked_for
 
 PROCESS = "reconciliation"
 # Entry ids kept per tally: enough for a person to find the lines, bounded for workflow history.
@@ -71,6 +78,14 @@ class PsaWork(_Frozen):
     unbilled: WorkTally = WorkTally()
 
 
+class BookedLineFacts(_Frozen):
+    """Where the ERP booked one line: its account, and its dimensions (dimension -> the ERP's code)."""
+
+    description: str
+    account_code: str | None = None
+    dimensions: dict[str, str] = {}
+
+
 class ErpInvoiceFacts(_Frozen):
     number: str
     invoice_id: str
@@ -78,6 +93,7 @@ class ErpInvoiceFacts(_Frozen):
     state: InvoiceState
     net: ExactDecimal
     lines: int
+    booked: tuple[BookedLineFacts, ...] = ()
 
 
 class PostingFacts(_Frozen):
@@ -114,6 +130,11 @@ class ProjectEvidence(_Frozen):
     # The decimals the entity's ERP keeps of a quantity, which invoices are rated at (None: evidence gathered
     # before invoices were rated so, when quantities were exact).
     quantity_places: int | None = None
+    # Where lines should book: the entity's account mapping (None: none, or not checked), the project's
+    # service, and its dimensions as made at closed-won (None: the project has none).
+    accounts: AccountMap | None = None
+    service_code: str | None = None
+    dimensions: dict[str, str] | None = None
 
 
 class DiffLine(_Frozen):
@@ -398,6 +419,10 @@ def reconcile_project(evidence: ProjectEvidence, *, unbilled_due: bool) -> Proje
                     entry_ids=work.sample_ids,
                 )
 
+    for number, invoice in sorted(live.items()):
+        for kind, reason in _booking_differences(evidence, invoice):
+            differ(kind, ExceptionOwner.FINANCE, number, reason)
+
     unbilled = evidence.psa.unbilled
     billed_by_time = terms is None or terms.billed_by_time
     if unbilled.count and unbilled_due and billed_by_time:
@@ -436,6 +461,44 @@ def reconcile_project(evidence: ProjectEvidence, *, unbilled_due: bool) -> Proje
         status=status,
     )
     return ProjectReconciliation(row=row, differences=tuple(differences))
+
+
+def _booking_differences(evidence: ProjectEvidence, invoice: ErpInvoiceFacts) -> list[tuple[str, str]]:
+    """(kind, reason) for lines of the invoice booked without the project's dimensions or to another account
+    than the mapping gives them."""
+    found: list[tuple[str, str]] = []
+    expected = evidence.dimensions
+    if expected:
+        untracked = [line for line in invoice.booked if line.dimensions != expected]
+        if untracked:
+            first = untracked[0]
+            found.append(
+                (
+                    "line_dimensions_differ",
+                    f"{len(untracked)} of {len(invoice.booked)} lines of invoice {invoice.number} are not "
+                    f"reported under the project's dimensions ({_dimensions_text(expected)}): "
+                    f"{first.description!r} carries {_dimensions_text(first.dimensions) or 'none'}",
+                )
+            )
+    accounts = evidence.accounts
+    if accounts is not None and accounts.in_use:
+        for line in invoice.booked:
+            choice = account_booked_for(line.description, accounts, evidence.service_code)
+            if isinstance(choice, AccountChoice) and line.account_code != choice.account_code:
+                found.append(
+                    (
+                        "line_account_differs",
+                        f"line {line.description!r} of invoice {invoice.number} books to account "
+                        f"{line.account_code or 'none'}; rule "
+                        f"{choice.rule.label(evidence.legal_entity)} maps it to {choice.account_code}",
+                    )
+                )
+                break
+    return found
+
+
+def _dimensions_text(dimensions: dict[str, str]) -> str:
+    return ", ".join(f"{name} {code!r}" for name, code in sorted(dimensions.items()))
 
 
 def exception_record(difference: Difference, *, legal_entity: str, period: str) -> dict[str, object]:

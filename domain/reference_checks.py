@@ -19,7 +19,7 @@ class ReferenceGap(BaseModel):
 
     erp: str
     legal_entity: str
-    kind: str  # tax_code | currency
+    kind: str  # tax_code | currency | account_mapping
     code: str
     owner: ExceptionOwner
     reason: str

@@ -15,16 +15,21 @@ from temporalio.service import RPCError
 
 from config import Settings
 from ingress import (
+    account_mappings,
     approvals,
     billing_actions,
     codec_server,
     exceptions_api,
+    health_facts,
+    metrics,
     ops_page,
+    run_status,
     salesforce_webhook,
     xero_webhook,
 )
 from ingress.errors import RETRY_AFTER, CatchAll, install_handlers, temporal_unavailable
 from ingress.limits import BodyLimits
+from ingress.workspace import routes as workspace
 from runs.client import connect_client
 from runs.codec import EncryptionCodec
 
@@ -60,8 +65,13 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
     app.include_router(approvals.router)
     app.include_router(billing_actions.router)
     app.include_router(exceptions_api.router)
+    app.include_router(account_mappings.router)
     app.include_router(ops_page.router)
+    app.include_router(run_status.router)
     app.include_router(codec_server.router)
+    app.include_router(health_facts.router)
+    app.include_router(metrics.router)
+    app.include_router(workspace.router)
 
     install_handlers(app)
 

@@ -1,11 +1,15 @@
-"""The exceptions queue over HTTP: list and read items, and act on them (retry, fix-and-retry, skip, resolve).
+"""The exceptions queue over HTTP: list and read items, and act on them (retry, fix-and-retry, skip, resolve,
+assign to a person, and retry or skip a chosen set at once).
 
 Roles: `ops` may act on every item; `finance` reads everything and acts on items finance owns.
 
 Recording the action in the ledger is what claims it (open -> retrying), so a second click answers 409 rather
 than retrying twice; the retry itself then runs as an `ExceptionAction` workflow (202 with its id), which
 applies corrected fields to the source system, retries the process and follows the retried run. The same
-functions serve the CLI (`pssync exceptions ...`).
+functions serve the CLI (`pssync exceptions ...`) and the browser workspace.
+
+An assignment names who should deal with an item; it is an audit event on the item (who assigned whom,
+when), the newest one being the item's assignee, so assigning needs no change to the queue itself.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import asyncio
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -27,12 +31,19 @@ from canonical import ExceptionOwner
 from config import Settings
 from ingress.auth import ActorFromToken, require_identity, require_role
 from ingress.identity import Identity
-from ingress.limits import LedgerId
+from ingress.limits import MAX_INT64, LedgerId
 from ledger.column_types import utc_now
 from ledger.database import Database
 from ledger.errors import ExceptionNotFound, InvalidExceptionTransition, InvalidLedgerInput
 from ledger.records import ExceptionItem, Resolution
-from ledger.repository import act_on_exception, get_exception, list_exceptions, reopen_exception
+from ledger.repository import (
+    act_on_exception,
+    append_audit,
+    audit_trail,
+    get_exception,
+    list_exceptions,
+    reopen_exception,
+)
 from ledger.vocab import ExceptionStatus
 from runs.exception_action import ExceptionActionInput, workflow_id
 from runs.starts import start_exception_action
@@ -43,6 +54,10 @@ _ledger_lock = threading.Lock()
 READERS = ("finance", "ops")
 # A role that may act only on the items of one owner; roles not listed act on every item.
 ROLE_OWNS = {"finance": ExceptionOwner.FINANCE}
+ASSIGNED = "exception_assigned"
+ASSIGNEE_MAX = 200
+BULK_MAX = 200
+WAITING = (ExceptionStatus.OPEN, ExceptionStatus.RETRYING)
 
 
 # --- the queue, for the ingress and the CLI alike ---------------------------------------------------------
@@ -61,6 +76,13 @@ class ActionProblem(Exception):
 class ActionStarted:
     item: ExceptionItem
     workflow_id: str
+
+
+@dataclass(frozen=True)
+class Assignment:
+    assignee: str
+    assigned_by: str
+    assigned_at: datetime
 
 
 def temporal_link(settings: Settings, workflow_id_: str | None) -> str | None:
@@ -172,6 +194,121 @@ async def close_item(
     )
 
 
+def _check_owner(item: ExceptionItem, allowed_owner: ExceptionOwner | None) -> None:
+    if allowed_owner is not None and item.owner != allowed_owner:
+        raise ActionProblem(403, f"exception {item.id} is owned by {item.owner}, not {allowed_owner}")
+
+
+async def assign_item(
+    database: Database,
+    *,
+    exception_id: int,
+    assignee: str,
+    actor: str,
+    allowed_owner: ExceptionOwner | None = None,
+) -> tuple[ExceptionItem, Assignment]:
+    """Name the person who should deal with a waiting item; recorded in the audit trail against `actor`."""
+    assignee = " ".join(assignee.split())
+    if not assignee or len(assignee) > ASSIGNEE_MAX:
+        raise ActionProblem(422, f"name the person to assign, in 1 to {ASSIGNEE_MAX} characters")
+
+    def record() -> tuple[ExceptionItem, Assignment]:
+        with database.session() as session:
+            item = get_exception(session, exception_id=exception_id)
+            if item is None:
+                raise ActionProblem(404, f"no exception with id {exception_id}")
+            _check_owner(item, allowed_owner)
+            if item.status not in WAITING:
+                raise ActionProblem(409, f"exception {item.id} is {item.status}: nothing left to assign")
+            entry = append_audit(
+                session,
+                workflow_id=item.workflow_id,
+                run_id=item.run_id,
+                actor=actor,
+                action=ASSIGNED,
+                entity="exception",
+                key=item.dedupe_key,
+                detail={"exception_id": item.id, "assignee": assignee},
+            )
+        return item, Assignment(assignee=assignee, assigned_by=actor, assigned_at=entry.occurred_at)
+
+    return await asyncio.to_thread(record)
+
+
+def assignments(database: Database, items: list[ExceptionItem]) -> dict[int, Assignment]:
+    """Each item's newest assignment, for the items that have one."""
+    found: dict[int, Assignment] = {}
+    with database.session(read_only=True) as session:
+        for item in items:
+            for entry in audit_trail(session, key=item.dedupe_key, limit=100):
+                if entry.action == ASSIGNED and entry.detail.get("exception_id") == item.id:
+                    found[item.id] = Assignment(
+                        assignee=str(entry.detail["assignee"]),
+                        assigned_by=entry.actor,
+                        assigned_at=entry.occurred_at,
+                    )
+                    break
+    return found
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    exception_id: int
+    # "retrying", "skipped", or "refused" with the HTTP status a single action would have answered.
+    outcome: str
+    detail: str
+    status: int
+    action_workflow_id: str | None = None
+
+
+async def act_in_bulk(
+    database: Database,
+    client: Client,
+    settings: Settings,
+    *,
+    action: Literal["retry", "skip"],
+    exception_ids: list[int],
+    actor: str,
+    reason: str | None,
+    allowed_owner: ExceptionOwner | None = None,
+) -> list[BulkOutcome]:
+    """Retry or skip each item in turn, as one person would one by one: an item refused (already closed,
+    owned by another team) is reported and the rest still go ahead."""
+    if len(exception_ids) > BULK_MAX:
+        raise ActionProblem(422, f"at most {BULK_MAX} items at once")
+    if action == "skip" and not (reason and reason.strip()):
+        raise ActionProblem(422, "skipping needs a reason saying why the records may be left as they are")
+    outcomes = []
+    for exception_id in dict.fromkeys(exception_ids):
+        try:
+            if action == "retry":
+                started = await request_retry(
+                    database,
+                    client,
+                    settings,
+                    exception_id=exception_id,
+                    actor=actor,
+                    note=reason,
+                    allowed_owner=allowed_owner,
+                )
+                outcomes.append(
+                    BulkOutcome(exception_id, "retrying", "retry started", 202, started.workflow_id)
+                )
+            else:
+                await close_item(
+                    database,
+                    exception_id=exception_id,
+                    action="skip",
+                    actor=actor,
+                    note=reason,
+                    allowed_owner=allowed_owner,
+                )
+                outcomes.append(BulkOutcome(exception_id, "skipped", "skipped", 200))
+        except ActionProblem as problem:
+            outcomes.append(BulkOutcome(exception_id, "refused", str(problem), problem.status))
+    return outcomes
+
+
 # --- HTTP ---------------------------------------------------------------------------------------------------
 
 
@@ -194,9 +331,17 @@ class ExceptionView(BaseModel):
     created_at: datetime
     updated_at: datetime
     resolved_at: datetime | None
+    # Who should deal with it, as the newest assignment names them.
+    assignee: str | None = None
 
     @classmethod
-    def of(cls, item: ExceptionItem, settings: Settings, now: datetime | None = None) -> ExceptionView:
+    def of(
+        cls,
+        item: ExceptionItem,
+        settings: Settings,
+        now: datetime | None = None,
+        assignment: Assignment | None = None,
+    ) -> ExceptionView:
         return cls(
             id=item.id,
             process=item.process,
@@ -214,6 +359,7 @@ class ExceptionView(BaseModel):
             created_at=item.created_at,
             updated_at=item.updated_at,
             resolved_at=item.resolved_at,
+            assignee=assignment.assignee if assignment else None,
         )
 
 
@@ -235,6 +381,34 @@ class SkipBody(ActorFromToken):
 
 class ResolveBody(ActorFromToken):
     note: str | None = None
+
+
+class AssignBody(ActorFromToken):
+    assignee: str = Field(min_length=1, max_length=ASSIGNEE_MAX, description="who should deal with the item")
+
+
+class Assigned(BaseModel):
+    exception: ExceptionView
+    assigned_by: str
+    assigned_at: datetime
+
+
+class BulkBody(ActorFromToken):
+    action: Literal["retry", "skip"]
+    exception_ids: list[Annotated[int, Field(ge=1, le=MAX_INT64)]] = Field(min_length=1, max_length=BULK_MAX)
+    reason: str | None = Field(default=None, description="required to skip; a note to a retry")
+
+
+class BulkItem(BaseModel):
+    exception_id: int
+    outcome: str
+    detail: str
+    status: int
+    action_workflow_id: str | None
+
+
+class BulkDone(BaseModel):
+    items: list[BulkItem]
 
 
 class ActionAccepted(BaseModel):
@@ -278,16 +452,20 @@ async def list_items(
     database: Database = Depends(ledger),
     _: str = Depends(require_role(*READERS)),
 ) -> ExceptionList:
-    def read() -> list[ExceptionItem]:
+    def read() -> tuple[list[ExceptionItem], dict[int, Assignment]]:
         with database.session(read_only=True) as session:
-            return list_exceptions(session, owner=owner, status=status, process=process, limit=limit)
+            found = list_exceptions(session, owner=owner, status=status, process=process, limit=limit)
+        return found, assignments(database, found)
 
     try:
-        items = await asyncio.to_thread(read)
+        items, assigned = await asyncio.to_thread(read)
     except InvalidLedgerInput as error:
         raise HTTPException(422, str(error)) from error
     now = utc_now()
-    return ExceptionList(items=[ExceptionView.of(item, request.app.state.settings, now) for item in items])
+    settings = request.app.state.settings
+    return ExceptionList(
+        items=[ExceptionView.of(item, settings, now, assigned.get(item.id)) for item in items]
+    )
 
 
 @router.get("/exceptions/{exception_id}", response_model=ExceptionView)
@@ -301,7 +479,8 @@ async def read_item(
         item = await asyncio.to_thread(_load, database, exception_id)
     except ActionProblem as error:
         raise _problem(error) from error
-    return ExceptionView.of(item, request.app.state.settings)
+    assigned = await asyncio.to_thread(assignments, database, [item])
+    return ExceptionView.of(item, request.app.state.settings, assignment=assigned.get(item.id))
 
 
 async def _retry(
@@ -393,6 +572,67 @@ async def resolve(
     identity: Identity = Depends(require_identity(*READERS)),
 ) -> ItemClosed:
     return await _close(request, exception_id, identity, database, "resolve", body.note)
+
+
+@router.post("/exceptions/{exception_id}/assign", response_model=Assigned)
+async def assign(
+    exception_id: LedgerId,
+    body: AssignBody,
+    request: Request,
+    database: Database = Depends(ledger),
+    identity: Identity = Depends(require_identity(*READERS)),
+) -> Assigned:
+    """Name who should deal with a waiting item; the person assigning is the caller."""
+    try:
+        item, assignment = await assign_item(
+            database,
+            exception_id=exception_id,
+            assignee=body.assignee,
+            actor=identity.actor,
+            allowed_owner=_owner_limit(identity.role),
+        )
+    except ActionProblem as error:
+        raise _problem(error) from error
+    return Assigned(
+        exception=ExceptionView.of(item, request.app.state.settings, assignment=assignment),
+        assigned_by=assignment.assigned_by,
+        assigned_at=assignment.assigned_at,
+    )
+
+
+@router.post("/exceptions/bulk", response_model=BulkDone)
+async def bulk(
+    body: BulkBody,
+    request: Request,
+    database: Database = Depends(ledger),
+    identity: Identity = Depends(require_identity(*READERS)),
+) -> BulkDone:
+    """Retry or skip each listed item; each is reported, and one refused does not stop the others."""
+    try:
+        outcomes = await act_in_bulk(
+            database,
+            request.app.state.temporal,
+            request.app.state.settings,
+            action=body.action,
+            exception_ids=body.exception_ids,
+            actor=identity.actor,
+            reason=body.reason,
+            allowed_owner=_owner_limit(identity.role),
+        )
+    except ActionProblem as error:
+        raise _problem(error) from error
+    return BulkDone(
+        items=[
+            BulkItem(
+                exception_id=o.exception_id,
+                outcome=o.outcome,
+                detail=o.detail,
+                status=o.status,
+                action_workflow_id=o.action_workflow_id,
+            )
+            for o in outcomes
+        ]
+    )
 
 
 def format_items(items: list[ExceptionItem], now: datetime | None = None) -> str:

@@ -24,7 +24,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from config import Settings
 
-ROLES = ("finance", "ops", "pmo", "sales_ops")
+# viewer: reads the business health and nothing else.
+ROLES = ("finance", "ops", "pmo", "sales_ops", "viewer")
 REQUIRED_CLAIMS = ("sub", "name", "role", "exp")
 PRODUCTION = "production"
 

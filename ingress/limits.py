@@ -48,6 +48,7 @@ LedgerId = Annotated[int, Path(ge=1, le=MAX_INT64, description="a ledger id (a p
 
 JSON = ("application/json",)
 SOAP_1_1 = ("text/xml",)
+FORM = ("application/x-www-form-urlencoded",)
 
 Reply = Callable[[int, str], Response]
 
@@ -78,12 +79,15 @@ SALESFORCE_OUTBOUND = BodyPolicy(SALESFORCE_OUTBOUND_MAX_BYTES, SOAP_1_1, False,
 XERO_WEBHOOK = BodyPolicy(XERO_WEBHOOK_MAX_BYTES, JSON, False, text_reply)
 CODEC = BodyPolicy(CODEC_MAX_BYTES, JSON, True, json_reply)
 JSON_API = BodyPolicy(JSON_API_MAX_BYTES, JSON, True, json_reply)
+# The browser workspace's forms: small, url-encoded, answered as text like any page.
+WORKSPACE_FORM = BodyPolicy(JSON_API_MAX_BYTES, FORM, False, text_reply)
 
 # Longest prefix first; every other path is a JSON API.
 POLICIES: tuple[tuple[str, BodyPolicy], ...] = (
     ("/webhooks/salesforce/", SALESFORCE_OUTBOUND),
     ("/webhooks/xero", XERO_WEBHOOK),
     ("/codec/", CODEC),
+    ("/workspace/", WORKSPACE_FORM),
 )
 
 

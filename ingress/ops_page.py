@@ -4,30 +4,39 @@
   rates), and the billing runs still collecting or settling.
 - Invoices awaiting finance's approval or their posting: running TimeToBilling runs by SyncStage (Temporal
   visibility), with the business keys from their search attributes.
+- Vendors failing: the open vendor-trouble incidents (`activities.vendor_trouble`), first and in red.
+- Every listed run retrying a call says so: which activity, on which attempt, since when and its last error
+  (Temporal's description of the run, as `ingress.run_status` reads it).
 - Exceptions by owner and age, and the oldest items waiting.
 
+The people-facing workspace (`ingress.workspace`: approval inbox, exception workspace, business health)
+links here for this detail, and this page links to it.
+
 A browser cannot send a bearer token, so besides `Authorization: Bearer <token>` the page accepts HTTP Basic
-with the token as the password (any user name): the browser asks for it once.
+with the token as the password (any user name): the browser asks for it once (`ingress.viewers`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from html import escape
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+import structlog
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from temporalio.client import Client, WorkflowExecution
 
+from activities.vendor_incidents import PROCESS as VENDOR_TROUBLE
+from activities.vendor_incidents import IncidentRecord, incident_record
 from config import Settings
-from ingress.exceptions_api import READERS, ledger, temporal_link
-from ingress.identity import TokenRefused, verify_token
+from ingress.exceptions_api import ledger, temporal_link
+from ingress.run_status import DESCRIBE_TIMEOUT, pending_calls, retrying_text
+from ingress.viewers import page_reader
+from ingress.workspace.labels import OWNERS, PROCESSES, STAGES, STATUSES, readable
 from ledger.column_types import utc_now
 from ledger.database import Database
 from ledger.records import ExceptionItem, OwnerExceptionSummary
@@ -36,6 +45,8 @@ from ledger.vocab import ExceptionStatus
 from runs import search_attributes as sa
 from workflows.reconciliation import ReconciliationResult
 
+log = structlog.get_logger("ingress.ops_page")
+
 router = APIRouter()
 
 AWAITING_APPROVAL = ("awaiting_approval", "approval_reminded", "approval_escalated")
@@ -43,33 +54,10 @@ AWAITING_POSTING = ("posting", "posting_rejected")
 NOT_YET_BILLED = ("waiting_for_period_close", "settling", "collecting", "deferred")
 WAITING_ITEMS_SHOWN = 50
 RUNS_SHOWN = 200
-
-
-def page_reader(request: Request, authorization: str | None = Header(default=None)) -> str:
-    """Bearer token, or HTTP Basic with the token as password; the role must be able to read the queue."""
-    challenge = {"WWW-Authenticate": 'Basic realm="ps-sync ops"'}
-    if not authorization:
-        raise HTTPException(
-            401, "credentials needed: a bearer token, or the token as a Basic password", challenge
-        )
-    scheme, _, value = authorization.partition(" ")
-    token = value.strip()
-    if scheme.lower() == "basic":
-        try:
-            token = base64.b64decode(token, validate=True).decode("utf-8").partition(":")[2]
-        except (binascii.Error, UnicodeDecodeError):
-            raise HTTPException(401, "malformed Basic credentials", challenge) from None
-    elif scheme.lower() != "bearer":
-        raise HTTPException(401, f"unsupported authorization scheme {scheme!r}", challenge)
-    # The same verification as every people-facing endpoint: a person's signed token (static tokens only
-    # outside production).
-    try:
-        identity = verify_token(request.app.state.settings, token)
-    except TokenRefused as refused:
-        raise HTTPException(401, str(refused), challenge) from None
-    if identity.role not in READERS:
-        raise HTTPException(403, f"role {identity.role!r} may not read the ops page")
-    return identity.role
+# Temporal describes one run per call: the listed runs are described this many at a time.
+DESCRIBES_AT_ONCE = 8
+FAILING_VENDORS_SHOWN = 50
+RUNS_NAMED_PER_VENDOR = 5
 
 
 @dataclass
@@ -80,6 +68,15 @@ class RunRow:
     period: str
     entity: str
     started: datetime | None
+    # "retrying <activity> (attempt N since HH:MM UTC): <last error>", when it waits on a failing call.
+    retrying: str | None = None
+
+
+@dataclass
+class FailingVendor:
+    item: ExceptionItem
+    # None when the item's record is not an incident's (edited by hand): its reason still says it all.
+    incident: IncidentRecord | None
 
 
 @dataclass
@@ -94,6 +91,7 @@ class Unbilled:
 class OpsFacts:
     summaries: dict[str, OwnerExceptionSummary]
     waiting: list[ExceptionItem]
+    failing_vendors: list[FailingVendor] = field(default_factory=list)
     awaiting_approval: list[RunRow] = field(default_factory=list)
     awaiting_posting: list[RunRow] = field(default_factory=list)
     collecting: list[RunRow] = field(default_factory=list)
@@ -149,6 +147,33 @@ async def _latest_unbilled(client: Client, task_queue: str) -> Unbilled:
     return Unbilled()
 
 
+async def _mark_retrying(client: Client, rows: list[RunRow]) -> None:
+    """Note on each row the call its run retries the longest, if any, as Temporal describes the run."""
+    turns = asyncio.Semaphore(DESCRIBES_AT_ONCE)
+
+    async def mark(row: RunRow) -> None:
+        async with turns:
+            try:
+                handle = client.get_workflow_handle(row.workflow_id)
+                calls = await pending_calls(client, await handle.describe(rpc_timeout=DESCRIBE_TIMEOUT))
+            except Exception as error:  # a run that ended since it was listed: nothing to add
+                log.info("run_not_described", workflow_id=row.workflow_id, error=type(error).__name__)
+                return
+        retrying = [call for call in calls if call.retrying]
+        if retrying:
+            row.retrying = retrying_text(max(retrying, key=lambda call: call.attempt))
+
+    await asyncio.gather(*(mark(row) for row in rows))
+
+
+def _failing_vendors(database: Database) -> list[FailingVendor]:
+    with database.session(read_only=True) as session:
+        items = list_exceptions(
+            session, process=VENDOR_TROUBLE, status=ExceptionStatus.OPEN, limit=FAILING_VENDORS_SHOWN
+        )
+    return [FailingVendor(item=item, incident=incident_record(item)) for item in items]
+
+
 async def gather(database: Database, client: Client, settings: Settings) -> OpsFacts:
     def read_ledger() -> tuple[dict[str, OwnerExceptionSummary], list[ExceptionItem]]:
         with database.session(read_only=True) as session:
@@ -162,12 +187,15 @@ async def gather(database: Database, client: Client, settings: Settings) -> OpsF
 
     summaries, waiting = await asyncio.to_thread(read_ledger)
     facts = OpsFacts(summaries=summaries, waiting=waiting)
+    facts.failing_vendors = await asyncio.to_thread(_failing_vendors, database)
     try:
         facts.awaiting_approval = await _billing_runs(client, settings.task_queue, AWAITING_APPROVAL)
         facts.awaiting_posting = await _billing_runs(client, settings.task_queue, AWAITING_POSTING)
         facts.collecting = await _billing_runs(client, settings.task_queue, NOT_YET_BILLED)
     except Exception as error:  # the page must still show the ledger's half when Temporal is down
         facts.temporal_error = str(error)
+    else:
+        await _mark_retrying(client, [*facts.awaiting_approval, *facts.awaiting_posting, *facts.collecting])
     try:
         facts.unbilled = await _latest_unbilled(client, settings.task_queue)
     except Exception as error:
@@ -204,19 +232,61 @@ def _table(headers: list[str], rows: list[list[str]], empty: str) -> str:
 
 def _runs(settings: Settings, runs: list[RunRow], now: datetime, empty: str) -> str:
     return _table(
-        ["run", "stage", "entity", "project", "period", "running for"],
+        ["run", "stage", "entity", "project", "period", "running for", "waiting on"],
         [
             [
                 _link(settings, run.workflow_id),
-                escape(run.stage),
+                escape(readable(STAGES, run.stage)),
                 escape(run.entity),
                 escape(run.project_id),
                 escape(run.period),
                 _age(now - run.started) if run.started else "—",
+                f'<span class="warn">{escape(run.retrying)}</span>' if run.retrying else "—",
             ]
             for run in runs
         ],
         empty,
+    )
+
+
+def _failing_vendors_html(settings: Settings, failing: list[FailingVendor], now: datetime) -> str:
+    rows = []
+    for vendor in failing:
+        incident = vendor.incident
+        if incident is None:
+            rows.append(
+                [escape(vendor.item.dedupe_key), "—", "—", "—", "—", escape(vendor.item.reason[:240]), "—"]
+            )
+            continue
+        status = f"{incident.status_code} " if incident.status_code is not None else ""
+        named = incident.runs[:RUNS_NAMED_PER_VENDOR]
+        runs = ", ".join(_link(settings, run) for run in named)
+        if len(incident.runs) > len(named) or incident.more_runs:
+            runs += " …"
+        rows.append(
+            [
+                f"<strong>{escape(incident.vendor)}</strong>",
+                escape(incident.operation),
+                f"{escape(incident.since.strftime('%Y-%m-%d %H:%M'))} UTC ({_age(now - incident.since)})",
+                f"{incident.failed_attempts} (longest call on attempt {incident.highest_attempt})",
+                f"{escape(incident.affected_runs)}: {runs}" if runs else escape(incident.affected_runs),
+                f'<span class="warn">{escape(status + incident.error_type)}: '
+                f"{escape(incident.last_error[:240])}</span>",
+                str(vendor.item.id),
+            ]
+        )
+    return _table(
+        [
+            "vendor",
+            "operation",
+            "failing since",
+            "failed attempts",
+            "runs waiting",
+            "last error",
+            "exception",
+        ],
+        rows,
+        "every vendor answers",
     )
 
 
@@ -234,7 +304,7 @@ def render(facts: OpsFacts, settings: Settings, now: datetime) -> str:
         ["owner", "open", "retrying", "skipped", "resolved", "oldest waiting"],
         [
             [
-                escape(owner),
+                escape(readable(OWNERS, owner)),
                 str(s.by_status[ExceptionStatus.OPEN]),
                 str(s.by_status[ExceptionStatus.RETRYING]),
                 str(s.by_status[ExceptionStatus.SKIPPED]),
@@ -250,9 +320,9 @@ def render(facts: OpsFacts, settings: Settings, now: datetime) -> str:
         [
             [
                 str(item.id),
-                escape(item.owner.value),
-                escape(item.process),
-                escape(item.status.value),
+                escape(readable(OWNERS, item.owner)),
+                escape(readable(PROCESSES, item.process)),
+                escape(readable(STATUSES, item.status)),
                 _age(item.age(now)),
                 str(item.attempts),
                 escape(item.reason[:240]),
@@ -294,12 +364,18 @@ def render(facts: OpsFacts, settings: Settings, now: datetime) -> str:
 <body>
 <h1>ps-sync operations</h1>
 <p class="muted">{escape(now.isoformat(timespec="seconds"))} · task queue {escape(settings.task_queue)} ·
-<a href="{escape(settings.temporal_ui_url)}">Temporal UI</a></p>
+<a href="{escape(settings.temporal_ui_url)}">Temporal UI</a> ·
+<a href="/workspace/health">business health</a> · <a href="/workspace/inbox">approval inbox</a> ·
+<a href="/workspace/exceptions">exception workspace</a></p>
 <p><span class="figure">{len(facts.awaiting_approval)}</span> invoices awaiting approval
 <span class="figure">{len(facts.awaiting_posting)}</span> awaiting posting
 <span class="figure">{len(facts.collecting)}</span> billing runs collecting
-<span class="figure">{waiting_total}</span> exceptions waiting</p>
+<span class="figure">{waiting_total}</span> exceptions waiting
+<span class="figure{" warn" if facts.failing_vendors else ""}">{len(facts.failing_vendors)}</span>
+vendor calls failing</p>
 {temporal_note}
+<h2{' class="warn"' if facts.failing_vendors else ""}>Vendors failing</h2>
+{_failing_vendors_html(settings, facts.failing_vendors, now)}
 <h2>Approved time not yet billed</h2>
 {unbilled_html}
 <h3>Billing runs not yet at the invoice</h3>

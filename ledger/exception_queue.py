@@ -53,7 +53,46 @@ def open_exception(
     failure reported again). One that was being retried, skipped or resolved re-opens with attempts + 1:
     the problem came back. Safe against a concurrent call for the same key.
     """
-    fields: dict[str, Any] = {
+    fields = _checked_fields(process, owner, reason, record, workflow_id, run_id)
+    key = checks.key("dedupe_key", dedupe_key)
+    row, created = _insert_unless_present(session, key, fields)
+    if not created:
+        for name, value in fields.items():
+            if name in ("workflow_id", "run_id") and value is None:
+                continue  # a report without a run keeps the run that raised it first
+            setattr(row, name, value)
+        if row.status != ExceptionStatus.OPEN:
+            row.attempts += 1
+            row.status = ExceptionStatus.OPEN
+            row.resolved_at = None
+        row.updated_at = utc_now()
+        session.flush()
+    return _item(row)
+
+
+def open_exception_unless_present(
+    session: Session,
+    *,
+    dedupe_key: str,
+    process: str,
+    owner: str,
+    reason: str,
+    record: Any,
+    workflow_id: str | None = None,
+    run_id: str | None = None,
+) -> tuple[ExceptionItem, bool]:
+    """Open a new item under `dedupe_key`, unless there is one already (whatever its status): that one comes
+    back untouched and locked, so a caller that lost a race to open it can add to what the winner recorded
+    rather than overwrite it. The flag says whether the item was opened here."""
+    fields = _checked_fields(process, owner, reason, record, workflow_id, run_id)
+    row, created = _insert_unless_present(session, checks.key("dedupe_key", dedupe_key), fields)
+    return _item(row), created
+
+
+def _checked_fields(
+    process: str, owner: str, reason: str, record: Any, workflow_id: str | None, run_id: str | None
+) -> dict[str, Any]:
+    return {
         "process": checks.identifier("process", process, max_length=64),
         "owner": checks.choice("owner", owner, ExceptionOwner),
         "reason": checks.text("reason", reason),
@@ -61,8 +100,9 @@ def open_exception(
         "workflow_id": checks.optional_key("workflow_id", workflow_id),
         "run_id": checks.optional_key("run_id", run_id, max_length=64),
     }
-    key = checks.key("dedupe_key", dedupe_key)
 
+
+def _insert_unless_present(session: Session, key: str, fields: dict[str, Any]) -> tuple[ExceptionEntry, bool]:
     def find() -> ExceptionEntry | None:
         # Locks the row on PostgreSQL so two failures re-opening it count two attempts, not one.
         return session.scalar(
@@ -80,19 +120,7 @@ def open_exception(
             attempts=1,
         )
 
-    row, created = insert_unless_present(session, find=find, build=build)
-    if not created:
-        for name, value in fields.items():
-            if name in ("workflow_id", "run_id") and value is None:
-                continue  # a report without a run keeps the run that raised it first
-            setattr(row, name, value)
-        if row.status != ExceptionStatus.OPEN:
-            row.attempts += 1
-            row.status = ExceptionStatus.OPEN
-            row.resolved_at = None
-        row.updated_at = utc_now()
-        session.flush()
-    return _item(row)
+    return insert_unless_present(session, find=find, build=build)
 
 
 def act_on_exception(
@@ -176,6 +204,54 @@ def reopen_exception(session: Session, *, exception_id: int, note: str) -> Excep
     row.resolved_at = None
     session.flush()
     return _item(row)
+
+
+def lock_exception(session: Session, *, dedupe_key: str) -> ExceptionItem | None:
+    """The item under `dedupe_key`, its row locked until the transaction ends, so a caller may read what it
+    says and rewrite it (`amend_open_exception`) without another writer slipping in between. SQLite write
+    transactions are serialised from their start, so the lock matters on PostgreSQL."""
+    key = checks.key("dedupe_key", dedupe_key)
+    row = session.scalar(select(ExceptionEntry).where(ExceptionEntry.dedupe_key == key).with_for_update())
+    return None if row is None else _item(row)
+
+
+def amend_open_exception(
+    session: Session, *, dedupe_key: str, reason: str, record: Any
+) -> ExceptionItem | None:
+    """Say more about an item that is still open (a failure that goes on: counts, the latest error).
+
+    Unlike `open_exception` it never re-opens anything: an item a person or the process has closed, or one
+    being retried, is left as it is and None comes back, as it does for an unknown key.
+    """
+    key = checks.key("dedupe_key", dedupe_key)
+    reason = checks.text("reason", reason)
+    fields = checks.json_object("record", record)
+    row = session.scalar(select(ExceptionEntry).where(ExceptionEntry.dedupe_key == key).with_for_update())
+    if row is None or row.status != ExceptionStatus.OPEN:
+        return None
+    row.reason = reason
+    row.record = fields
+    row.updated_at = utc_now()
+    session.flush()
+    return _item(row)
+
+
+def resolve_by_dedupe_key(
+    session: Session, *, dedupe_key: str, actor: str, note: str
+) -> ExceptionItem | None:
+    """Resolve the item under `dedupe_key` if it still waits (open or retrying), recording who and why as a
+    person's `resolve` would be; None when there is no such item or it is already closed."""
+    key = checks.key("dedupe_key", dedupe_key)
+    row = session.scalar(select(ExceptionEntry).where(ExceptionEntry.dedupe_key == key).with_for_update())
+    if row is None or row.status not in _WAITING:
+        return None
+    return act_on_exception(
+        session,
+        exception_id=row.id,
+        action=ExceptionAction.RESOLVE,
+        actor=actor,
+        note=checks.text("note", note),
+    )
 
 
 def get_exception(session: Session, *, exception_id: int) -> ExceptionItem | None:

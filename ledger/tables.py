@@ -12,6 +12,8 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
+    Float,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -21,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from ledger.alert_vocab import AlertKind, AlertPhase, DeliveryState
 from ledger.column_types import ExactNumeric, UtcDateTime, utc_now
 from ledger.vocab import SYSTEM_NAME_LENGTH, ExceptionAction, ExceptionStatus, LinkStatus, PostingState
 
@@ -235,3 +238,102 @@ class RefResource(Base):
     cost_currency: Mapped[str | None] = mapped_column(String(3))
     active: Mapped[bool] = mapped_column(Boolean)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class CallBudgetRow(Base):
+    """A vendor tenant's calls in the rolling minute, counted for every worker alike (ledger.call_budget)."""
+
+    __tablename__ = "call_budget"
+    __table_args__ = (UniqueConstraint("vendor", "tenant"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    vendor: Mapped[str] = mapped_column(String(SYSTEM_NAME_LENGTH))
+    tenant: Mapped[str] = mapped_column(String(255))
+    # When the calls of the last minute were made (or counted by the vendor), in epoch seconds, oldest first.
+    calls: Mapped[list[float]] = mapped_column(JSON)
+    # Nobody calls the tenant before this (epoch seconds): the vendor's latest Retry-After.
+    blocked_until: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class AccountMappingRow(Base):
+    """Finance's rule for one legal entity: work of a kind and key books to an account."""
+
+    __tablename__ = "account_mapping"
+    __table_args__ = (UniqueConstraint("legal_entity", "kind", "key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    legal_entity: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(128))
+    account_code: Mapped[str] = mapped_column(String(64))
+    cost_account_code: Mapped[str | None] = mapped_column(String(64))
+    # The person who set the rule last, from their verified token.
+    updated_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class FeedState(Base):
+    """How far a polled feed has been read: when it last answered, and the newest event it gave."""
+
+    __tablename__ = "feed_state"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # The poller's name: `psa-feed:kantata`, `payment-feed:xero`.
+    feed: Mapped[str] = mapped_column(String(64), unique=True)
+    read_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_event_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    events_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class AlertIncident(Base):
+    """One incident a team is told about: opened when the alert scan first sees it, cleared when it is gone.
+
+    `subject` names what it is about; when the same subject comes back after clearing it is a new incident,
+    with the next `occurrence`.
+    """
+
+    __tablename__ = "alert_incident"
+    __table_args__ = (
+        UniqueConstraint("subject", "occurrence"),
+        CheckConstraint(_one_of("kind", AlertKind), name="kind"),
+        Index(None, "cleared_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255))
+    occurrence: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    owner: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    cleared_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class AlertDelivery(Base):
+    """One notification of an incident (its opening or its resolution) through one configured channel."""
+
+    __tablename__ = "alert_delivery"
+    __table_args__ = (
+        UniqueConstraint("incident_id", "phase", "channel"),
+        CheckConstraint(_one_of("phase", AlertPhase), name="phase"),
+        CheckConstraint(_one_of("state", DeliveryState), name="state"),
+        Index(None, "state", "channel"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(BigId, ForeignKey("alert_incident.id"))
+    phase: Mapped[str] = mapped_column(String(16))
+    # `webhook:{team}` or `email:{team}`, the team as the channels are configured (`default` included).
+    channel: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # A sender is at it until then: another sender leaves it alone (and retries it after, if still pending).
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)

@@ -6,15 +6,17 @@ from pathlib import Path
 
 from pydantic import SecretStr
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
 from config import Settings
 from runs.codec import data_converter
 
 
-async def connect_client(settings: Settings, *, lazy: bool = False) -> Client:
+async def connect_client(settings: Settings, *, lazy: bool = False, runtime: Runtime | None = None) -> Client:
     """`lazy` connects on first use (and again on each use until it succeeds), for a process that must
-    start and answer "unavailable" while Temporal is down rather than fail to start."""
+    start and answer "unavailable" while Temporal is down rather than fail to start. `runtime` (the
+    worker's, serving metrics) replaces the SDK's default runtime."""
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     return await Client.connect(
         settings.temporal_address,
@@ -23,6 +25,7 @@ async def connect_client(settings: Settings, *, lazy: bool = False) -> Client:
         tls=tls_config(settings),
         data_converter=data_converter(settings),
         lazy=lazy,
+        runtime=runtime,
     )
 
 

@@ -1,4 +1,6 @@
-"""The Temporal Schedules ps-sync runs by: ReferenceSync every few hours, Reconciliation every morning.
+"""The Temporal Schedules ps-sync runs by: ReferenceSync every few hours, Reconciliation every morning, the
+PayablesScan every morning after it (suppliers owed approved expenses get their bills), the AlertScan every
+minute or so (`alert_scan_interval_seconds`).
 
 `apply_schedules` is idempotent: a schedule that does not exist is created (reference data is then synced at
 once, so a fresh system validates against real data), one that exists is brought to this definition. Run by
@@ -30,12 +32,15 @@ from temporalio.client import (
 )
 
 from config import Settings
-from runs import reconciliation, reference_sync
+from runs import alert_scan, payables, reconciliation, reference_sync
+from runs.alert_scan import AlertScanInput
+from runs.payables import PayablesScanInput
 from runs.reconciliation import ReconciliationInput
 from runs.reference_sync import ReferenceSyncInput
 
 REFERENCE_SYNC_EVERY = timedelta(hours=6)
 RECONCILIATION_HOUR_UTC = 6
+PAYABLES_SCAN_HOUR_UTC = 7
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,14 @@ def reconciliation_schedule_id(settings: Settings) -> str:
     return f"{settings.task_queue}:reconciliation"
 
 
+def payables_scan_schedule_id(settings: Settings) -> str:
+    return f"{settings.task_queue}:payables-scan"
+
+
+def alert_scan_schedule_id(settings: Settings) -> str:
+    return f"{settings.task_queue}:alert-scan"
+
+
 def _policy() -> SchedulePolicy:
     # A run still going when the next is due makes the next one pointless; after downtime, catch up once.
     return SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(hours=1))
@@ -62,6 +75,9 @@ def definitions(settings: Settings) -> dict[str, tuple[Schedule, str]]:
     entities = tuple(settings.entities)
     reference_id = reference_sync_schedule_id(settings)
     reconciliation_id = reconciliation_schedule_id(settings)
+    alert_scan_id = alert_scan_schedule_id(settings)
+    payables_scan_id = payables_scan_schedule_id(settings)
+    scan_every = timedelta(seconds=settings.alert_scan_interval_seconds)
     return {
         reference_id: (
             Schedule(
@@ -92,6 +108,37 @@ def definitions(settings: Settings) -> dict[str, tuple[Schedule, str]]:
                 state=ScheduleState(note="ps-sync: the month just closed, PSA against ERP and ledger"),
             ),
             f"Reconciliation of the previous month daily at {RECONCILIATION_HOUR_UTC:02d}:00 UTC",
+        ),
+        payables_scan_id: (
+            Schedule(
+                action=ScheduleActionStartWorkflow(
+                    payables.SCAN_WORKFLOW_TYPE,
+                    PayablesScanInput(psa=settings.psa),
+                    id=payables_scan_id,
+                    task_queue=settings.task_queue,
+                ),
+                spec=ScheduleSpec(
+                    calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(PAYABLES_SCAN_HOUR_UTC)])]
+                ),
+                policy=_policy(),
+                state=ScheduleState(note="ps-sync: approved reimbursable and vendor expenses become bills"),
+            ),
+            f"PayablesScan of this month and the last daily at {PAYABLES_SCAN_HOUR_UTC:02d}:00 UTC",
+        ),
+        alert_scan_id: (
+            Schedule(
+                action=ScheduleActionStartWorkflow(
+                    alert_scan.WORKFLOW_TYPE,
+                    AlertScanInput(),
+                    id=alert_scan_id,
+                    task_queue=settings.task_queue,
+                ),
+                spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=scan_every)]),
+                # Missed scans are not worth catching up: the next one sees everything they would have.
+                policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=scan_every),
+                state=ScheduleState(note="ps-sync: new and cleared incidents, notified to the owning teams"),
+            ),
+            f"AlertScan every {scan_every}",
         ),
     }
 

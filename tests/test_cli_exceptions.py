@@ -19,7 +19,12 @@ from cli import main
 from devstack.story import BILLING_MODEL, SERVICE_CODE, Story, previous_period
 from ledger.repository import get_exception, list_exceptions
 from runs.opportunity_to_project import OpportunityToProjectResult
-from runs.schedules import reconciliation_schedule_id, reference_sync_schedule_id
+from runs.schedules import (
+    alert_scan_schedule_id,
+    payables_scan_schedule_id,
+    reconciliation_schedule_id,
+    reference_sync_schedule_id,
+)
 from sandboxes.salesforce.seed import SalesforceSeeder
 
 from .support.system import Sandboxes, System, running_system
@@ -165,17 +170,25 @@ async def test_reconcile_prints_the_table_for_the_period(cli_system: System) -> 
     assert row.split()[-1] in ("pending", "differs")
 
 
-async def test_schedules_apply_twice_creates_then_updates_the_same_two_schedules(cli_system: System) -> None:
+async def test_schedules_apply_twice_creates_then_updates_every_schedule(cli_system: System) -> None:
     settings = cli_system.settings
     try:
         first = await run_cli("schedules", "apply")
         second = await run_cli("schedules", "apply")
         assert first[0] == second[0] == 0
-        assert [line.split(":")[0] for line in first[1].splitlines()] == ["created", "created"]
-        assert [line.split(":")[0] for line in second[1].splitlines()] == ["updated", "updated"]
+        assert [line.split(":")[0] for line in first[1].splitlines()] == ["created"] * 4
+        assert [line.split(":")[0] for line in second[1].splitlines()] == ["updated"] * 4
         assert reference_sync_schedule_id(settings) in second[1]
         assert reconciliation_schedule_id(settings) in second[1]
+        assert alert_scan_schedule_id(settings) in second[1]
+        assert payables_scan_schedule_id(settings) in second[1]
     finally:
-        for schedule_id in (reference_sync_schedule_id(settings), reconciliation_schedule_id(settings)):
+        scheduled = (
+            reference_sync_schedule_id(settings),
+            reconciliation_schedule_id(settings),
+            alert_scan_schedule_id(settings),
+            payables_scan_schedule_id(settings),
+        )
+        for schedule_id in scheduled:
             with contextlib.suppress(Exception):
                 await cli_system.client.get_schedule_handle(schedule_id).delete()

@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.options import LEDGER_CALL, VENDOR_CALL
 
+
 def _what(input: ExceptionActionInput) -> str:
     """Who did what, with the corrections: the item's resolution keeps only this note."""
     if input.action == "fix" and input.corrected_fields:

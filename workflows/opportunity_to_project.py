@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         DUPLICATE_CUSTOMER,
         EnsureCustomerInput,
         EnsureCustomerResult,
+        EnsureErpProjectInput,
         ErpActivities,
     )
     from activities.ledger import AuditInput, LedgerActivities, RaiseExceptionInput, SaveContractInput
@@ -44,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         ProjectSpec,
         name_key,
     )
+    from canonical.dimensions import ErpProject, ErpProjectSpec
     from domain.project_setup import project_spec
     from domain.readiness import check_readiness
     from runs import search_attributes as sa
@@ -57,6 +59,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.options import LEDGER_CALL, VENDOR_CALL
 
 PROCESS = "opportunity_to_project"
+# The ERP-side project (Xero tracking options, Tryton project and analytic accounts) made at closed-won.
+ERP_PROJECT = "erp-project-at-closed-won"
 MAX_REMEMBERED_NOTIFICATIONS = 100
 T = TypeVar("T")
 
@@ -142,6 +146,11 @@ class OpportunityToProject:
                 spec = project_spec(input.crm, opportunity, entity)
                 customer = await self._ensure_customer(input, opportunity, entity)
                 project = await self._ensure_project(input, spec)
+                erp_project = (
+                    await self._ensure_erp_project(input, opportunity, entity, customer, project)
+                    if workflow.patched(ERP_PROJECT)
+                    else None
+                )
                 break
             except _Parked:
                 await self._wait_for_fix()
@@ -171,6 +180,8 @@ class OpportunityToProject:
                         erp=customer.erp,
                         erp_customer_id=customer.customer_id,
                         contract=spec.contract,
+                        service_code=spec.service_code,
+                        erp_project=erp_project,
                     )
                 ),
                 **LEDGER_CALL,
@@ -208,6 +219,7 @@ class OpportunityToProject:
                 "customer_id": customer.customer_id,
                 "customer_created": customer.created,
                 "service_code": spec.service_code,
+                "erp_project_id": erp_project.project_id if erp_project else None,
                 "billing_model": spec.contract.billing_model.value,
                 "billing_schedule": {c.milestone: str(c.amount) for c in spec.contract.billing_schedule},
             },
@@ -303,6 +315,39 @@ class OpportunityToProject:
         self._project_id = project.id
         workflow.upsert_search_attributes([sa.PROJECT_ID.value_set(project.id)])
         return project
+
+    async def _ensure_erp_project(
+        self,
+        input: OpportunityToProjectInput,
+        opportunity: Opportunity,
+        entity: LegalEntity,
+        customer: EnsureCustomerResult,
+        project: Project,
+    ) -> ErpProject | None:
+        made = await self._attempt(
+            input,
+            "creating_erp_project",
+            # The ERP's dimensions (tracking categories, analytic roots) are finance's set-up.
+            ExceptionOwner.FINANCE,
+            lambda: workflow.execute_activity_method(
+                ErpActivities.ensure_erp_project,
+                EnsureErpProjectInput(
+                    legal_entity=entity.code,
+                    psa=input.psa,
+                    spec=ErpProjectSpec(
+                        project_code=project.id,
+                        project_name=project.name,
+                        customer_id=customer.customer_id,
+                        customer_code=opportunity.account.id,
+                        customer_name=opportunity.account.name,
+                    ),
+                ),
+                **VENDOR_CALL,
+            ),
+        )
+        if made.erp_project is None:
+            workflow.logger.warning("project %s has no ERP dimensions: %s", project.id, made.unsupported)
+        return made.erp_project
 
     async def _attempt(
         self,

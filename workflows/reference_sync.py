@@ -63,7 +63,11 @@ class ReferenceSync:
             self._stage = f"syncing {erp}"
             try:
                 result = await workflow.execute_activity_method(
-                    ReferenceActivities.sync_erp_reference, SyncErpReferenceInput(erp=erp), **VENDOR_CALL
+                    ReferenceActivities.sync_erp_reference,
+                    SyncErpReferenceInput(
+                        erp=erp, legal_entities=tuple(e.code for e in input.entities if e.erp == erp)
+                    ),
+                    **VENDOR_CALL,
                 )
             except ActivityError as failure:
                 failures.append(SystemFailure(system=erp, reason=str(failure.cause or failure)))
@@ -78,6 +82,17 @@ class ReferenceSync:
                         currencies=result.currencies,
                         tax_rates=result.tax_rates,
                     )
+            gaps += [
+                ReferenceGap(
+                    erp=erp,
+                    legal_entity=gap.legal_entity,
+                    kind="account_mapping",
+                    code=f"{gap.kind}:{gap.key}",
+                    owner=ExceptionOwner.FINANCE,
+                    reason=f"{gap.reason}: lines it maps will be held back from invoices until then",
+                )
+                for gap in result.mapping_gaps
+            ]
 
         self._stage = f"syncing {input.psa}"
         psa: SyncPsaResourcesResult | None = None

@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from canonical import BillingModel, ExceptionOwner, LegalEntity, Money, ProjectContract, ProjectStatus
     from domain.billing_policy import allowance_for, approval_reason, late_entry_decision, retainer_fee
     from domain.billing_validation import BillingContext
-    from domain.rating import invoice_lines
+    from domain.rating import invoice_lines, retainer_account_problem
     from runs import search_attributes as sa
     from runs.time_to_billing import (
         BillNow,
@@ -103,7 +103,7 @@ class TimeToBilling(Collecting, Rating, Approval, Posting, LateWork):
         entity = _entity(input.entities, contract.contract.legal_entity)
         booked = await workflow.execute_local_activity_method(
             LedgerActivities.billing_history,
-            BillingHistoryInput(project_id=input.project_id, erp=entity.erp),
+            BillingHistoryInput(project_id=input.project_id, erp=entity.erp, legal_entity=entity.code),
             **LEDGER_CALL,
         )
         history = booked.history
@@ -166,7 +166,26 @@ class TimeToBilling(Collecting, Rating, Approval, Posting, LateWork):
             contract=contract.contract,
             entity=entity,
             erp_tax_codes=booked.erp_tax_codes,
+            accounts=booked.accounts,
+            service_code=contract.service_code,
+            dimensions=contract.erp_project.dimensions if contract.erp_project else (),
         )
+        fee_problem = retainer_account_problem(context)
+        if fee_problem is not None:
+            await self._raise(
+                input,
+                ExceptionOwner.FINANCE,
+                f"the retainer fee cannot be booked, so nothing of {input.period} is billed: "
+                f"{fee_problem.reason}",
+                key="retainer-account",
+                record={
+                    "project_id": input.project_id,
+                    "period": input.period,
+                    "rule": fee_problem.rule,
+                },
+            )
+            self._set_stage("blocked", ExceptionOwner.FINANCE)
+            return self._result(input, "nothing_to_bill", reason="retainer account not mapped")
         periods = self._periods_to_collect(input, contract, history)
         self._begin_collecting()
         allowance = allowance_for(contract.contract, history)

@@ -21,6 +21,7 @@ from connectors.kantata.access import rejected
 from connectors.kantata.billing import KantataBilling
 from connectors.kantata.feed import RETENTION, FeedCursor, created_after_for_poll, merge, unseen
 from connectors.kantata.fields import ERP_AMOUNT_DUE_FIELD, ERP_AMOUNT_PAID_FIELD, ERP_INVOICES_FIELD
+from connectors.kantata.payables import KantataPayables
 from connectors.kantata.projects import KantataProjects
 from connectors.paging import Page
 from connectors.roles import FeedPoll, PsaConnector
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 FIRST_POLL_MARGIN = timedelta(minutes=1)
 
 
-class KantataConnector(KantataProjects, KantataBilling):
+class KantataConnector(KantataProjects, KantataBilling, KantataPayables):
     """The PSA role over one Kantata account; `aclose` it when done."""
 
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 SERVICE_NAME = "ps-sync"
 OPPORTUNITY_MODEL = "Opportunity"
 ERP_INVOICE_MODEL = "ErpInvoice"
+ERP_BILL_MODEL = "ErpBill"
 
 CLIENT_FIELD = "Client"
 LEGAL_ENTITY_FIELD = "Legal Entity"

@@ -32,10 +32,13 @@ from canonical import (
     name_key,
     tax_number_key,
 )
+from canonical.dimensions import ErpProject, ErpProjectSpec
+from canonical.payables import Bill, BillStatus, PostedBill, Supplier
 from canonical.reference import BookedInvoice, ErpReferenceData
 from connectors.errors import Conflict, FieldError, NotFound, Rejected
 from connectors.http import DEFAULT_TIMEOUT
-from connectors.tryton import credits, documents, mapping, payments, posting, reference, settlements
+from connectors.tryton import bills, credits, documents, mapping, payments, posting, reference, settlements
+from connectors.tryton.analytic import TrytonAnalytics
 from connectors.tryton.books import TrytonBooks
 from connectors.tryton.rpc import TrytonRpc
 
@@ -80,6 +83,7 @@ class TrytonConnector:
         # Tryton posts one invoice at a time (~1.5 s of server CPU each, SQLite writes serialised); more in
         # flight only queue up inside Tryton until activities time out and retry (measured in bench/).
         self._posting = asyncio.Semaphore(max_concurrent_posts)
+        self.analytics = TrytonAnalytics(self.rpc, self.books)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TrytonConnector:
@@ -167,7 +171,12 @@ class TrytonConnector:
     ) -> PostedInvoice:
         async with self._posting:
             return await posting.post_invoice(
-                self.rpc, self.books, invoice, entity=entity, idempotency_key=idempotency_key
+                self.rpc,
+                self.books,
+                invoice,
+                entity=entity,
+                idempotency_key=idempotency_key,
+                analytics=self.analytics,
             )
 
     async def get_invoice(self, invoice_id: str) -> InvoiceStatus:
@@ -245,9 +254,41 @@ class TrytonConnector:
             )
         await self.rpc.button("account.invoice", "cancel", [record["id"]])
 
+    # -- payables (suppliers and supplier invoices) --------------------------------------------------------
+
+    async def ensure_supplier(self, supplier: Supplier, *, entity: LegalEntity, idempotency_key: str) -> str:
+        # The supplier key is the party code, which Tryton keeps unique: it is the idempotency key here.
+        return await bills.ensure_supplier(self.rpc, self.books, supplier)
+
+    async def post_bill(self, bill: Bill, *, entity: LegalEntity, idempotency_key: str) -> PostedBill:
+        async with self._posting:
+            return await bills.post_bill(
+                self.rpc, self.books, bill, entity=entity, idempotency_key=idempotency_key
+            )
+
+    async def get_bill(self, bill_id: str) -> BillStatus:
+        return await bills.get_bill(self.rpc, self.books, bill_id)
+
+    async def pay_bill(self, bill_id: str, amount: Money, *, reference: str, idempotency_key: str) -> Payment:
+        return await bills.pay_bill(
+            self.rpc, self.books, bill_id, amount, reference=reference, idempotency_key=idempotency_key
+        )
+
     # -- projects ------------------------------------------------------------------------------------------
 
-    async def ensure_erp_project(self, external_ref: str, name: str, account_id: str) -> str:
+    async def ensure_erp_project(self, spec: ErpProjectSpec, *, entity: LegalEntity) -> ErpProject:
+        """The project (`project.work`) for the customer, and project and customer analytic accounts."""
+        work = await self.ensure_project_work(spec.project_code, spec.project_name, spec.customer_code)
+        return ErpProject(
+            erp=SYSTEM,
+            project_id=work,
+            dimensions=(
+                await self.analytics.ensure("project", spec.project_code, spec.project_name),
+                await self.analytics.ensure("customer", spec.customer_code, spec.customer_name),
+            ),
+        )
+
+    async def ensure_project_work(self, external_ref: str, name: str, account_id: str) -> str:
         """The Tryton project (`project.work`) for our project, created for the customer if missing."""
         company = await self.books.company()
         comment = mapping.PROJECT_REF_PREFIX + external_ref

@@ -5,7 +5,9 @@ Where our keys live in Tryton (it has no idempotency header, so every document c
 - invoice and credit note: `account.invoice.description` = our idempotency key, `reference` = our business
   reference (credit notes: the credited invoice's number), `comment` = a credit's reason;
 - payment: the payment move's `description` = "<reference> [<idempotency key>]" (the pay wizard has one text);
-- project: `project.work.comment` = "ps-sync external ref: <ref>".
+- project: `project.work.comment` = "ps-sync external ref: <ref>";
+- project and customer dimensions: analytic accounts coded with the PSA project id and the CRM account id,
+  under the analytic roots `PROJECT` and `CUSTOMER` (connectors.tryton.analytic).
 """
 
 from __future__ import annotations

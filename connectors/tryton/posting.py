@@ -13,6 +13,8 @@ from typing import Any
 from canonical import Invoice, LegalEntity, PostedInvoice
 from connectors.errors import Conflict, FieldError, NotFound, Rejected
 from connectors.tryton import documents, mapping
+from connectors.tryton.analytic import TrytonAnalytics
+from connectors.tryton.analytic import rejected as analytic_rejected
 from connectors.tryton.books import TrytonBooks
 from connectors.tryton.rpc import TrytonRpc
 
@@ -46,7 +48,13 @@ async def find_invoice(rpc: TrytonRpc, books: TrytonBooks, reference: str) -> Po
 
 
 async def post_invoice(
-    rpc: TrytonRpc, books: TrytonBooks, invoice: Invoice, *, entity: LegalEntity, idempotency_key: str
+    rpc: TrytonRpc,
+    books: TrytonBooks,
+    invoice: Invoice,
+    *,
+    entity: LegalEntity,
+    idempotency_key: str,
+    analytics: TrytonAnalytics | None = None,
 ) -> PostedInvoice:
     if invoice.legal_entity != entity.code:
         raise Rejected(
@@ -74,7 +82,7 @@ async def post_invoice(
                 system=SYSTEM,
             )
     else:
-        record = await _create_invoice(rpc, books, invoice, entity, idempotency_key)
+        record = await _create_invoice(rpc, books, invoice, entity, idempotency_key, analytics)
     if record["state"] in ("draft", "validated"):
         await _check_total(rpc, record, invoice)
         await documents.post(rpc, record["id"])
@@ -83,7 +91,12 @@ async def post_invoice(
 
 
 async def _create_invoice(
-    rpc: TrytonRpc, books: TrytonBooks, invoice: Invoice, entity: LegalEntity, idempotency_key: str
+    rpc: TrytonRpc,
+    books: TrytonBooks,
+    invoice: Invoice,
+    entity: LegalEntity,
+    idempotency_key: str,
+    analytics: TrytonAnalytics | None,
 ) -> dict[str, Any]:
     try:
         party = mapping.tryton_id(invoice.customer_id, what="customer")
@@ -116,6 +129,17 @@ async def _create_invoice(
         )
         for index, line in enumerate(invoice.lines)
     ]
+    if any(line.dimensions for line in invoice.lines):
+        if analytics is None:
+            raise Rejected("this Tryton connector books no analytic dimensions", system=SYSTEM)
+        errors: list[FieldError] = []
+        for index, line in enumerate(invoice.lines):
+            entries, missing = await analytics.entries(line, index)
+            errors += missing
+            if entries:
+                lines[index]["analytic_accounts"] = [["create", entries]]
+        if errors:
+            raise analytic_rejected(errors)
     values = mapping.invoice_values(invoice, idempotency_key=idempotency_key, refs=refs, lines=lines)
     (invoice_id,) = await rpc.create("account.invoice", [values])
     return await documents.read_invoice(rpc, invoice_id)

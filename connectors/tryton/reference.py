@@ -12,6 +12,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from canonical import Money
+from canonical.dimensions import DimensionValue
 from canonical.reference import (
     BookedInvoice,
     BookedLine,
@@ -21,14 +22,14 @@ from canonical.reference import (
     LedgerAccount,
     TaxRate,
 )
-from connectors.tryton import documents, mapping
+from connectors.tryton import analytic, documents, mapping
 from connectors.tryton.books import TrytonBooks
 from connectors.tryton.rpc import TrytonRpc
 
 SYSTEM = "tryton"
 RATE_PLACES = Decimal("1e-8")
 _ALL = {"active_test": False}
-LINE_FIELDS = ("id", "invoice", "description", "quantity", "amount", "type")
+LINE_FIELDS = ("id", "invoice", "description", "quantity", "amount", "type", "account", "analytic_accounts")
 
 
 async def reference_data(rpc: TrytonRpc, books: TrytonBooks, *, today: date) -> ErpReferenceData:
@@ -119,6 +120,12 @@ async def booked_invoices(rpc: TrytonRpc, books: TrytonBooks, reference_prefix: 
     for line in await rpc.read("account.invoice.line", line_ids, list(LINE_FIELDS)):
         if line.get("type", "line") == "line":
             lines.setdefault(line["invoice"], []).append(line)
+    every_line = [line for found in lines.values() for line in found]
+    accounts = {
+        a["id"]: a["code"]
+        for a in await rpc.read("account.account", sorted({ln["account"] for ln in every_line}), ["code"])
+    }
+    dimensions = await _dimensions(rpc, [e for ln in every_line for e in ln.get("analytic_accounts") or []])
     booked = []
     for record in records:
         currency = await books.currency_code(record["currency"])
@@ -135,9 +142,30 @@ async def booked_invoices(rpc: TrytonRpc, books: TrytonBooks, reference_prefix: 
                         description=line.get("description") or "",
                         quantity=Decimal(str(line["quantity"])),
                         amount=Money(amount=line["amount"], currency=currency),
+                        account_code=accounts.get(line["account"]),
+                        dimensions=tuple(
+                            dimensions[e] for e in line.get("analytic_accounts") or [] if e in dimensions
+                        ),
                     )
                     for line in sorted(lines.get(record["id"], []), key=lambda item: item["id"])
                 ),
             )
         )
     return booked
+
+
+async def _dimensions(rpc: TrytonRpc, entry_ids: list[int]) -> dict[int, DimensionValue]:
+    """Analytic entry id -> the dimension value it books, for entries under ps-sync's roots."""
+    entries = await rpc.read("analytic.account.entry", entry_ids, ["root", "account"])
+    ids = sorted({e["root"] for e in entries} | {e["account"] for e in entries if e["account"]})
+    accounts = {a["id"]: a for a in await rpc.read(analytic.MODEL, ids, ["code", "name"])}
+    dimension_of = {code: dimension for dimension, (code, _) in analytic.ROOTS.items()}
+    found: dict[int, DimensionValue] = {}
+    for entry in entries:
+        root, account = accounts.get(entry["root"]), accounts.get(entry["account"])
+        dimension = dimension_of.get(root["code"]) if root else None
+        if dimension is not None and account is not None and account["code"]:
+            found[entry["id"]] = DimensionValue(
+                dimension=dimension, code=account["code"], name=account["name"]
+            )
+    return found

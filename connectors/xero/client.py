@@ -4,8 +4,10 @@
   with HTTP Basic client authentication; tokens live 30 minutes and are refreshed once on a 401.
 - Every accounting call carries `xero-tenant-id`.
 - Xero allows 5 calls in progress per tenant; an asyncio.Semaphore keeps this client under that bound
-  itself, so the concurrent limit is never what refuses a call.
+  itself (per process: workers sharing a tenant split it between them with `max_concurrency`).
 - Every write carries an `Idempotency-Key` (at most 128 characters; longer business keys are hashed).
+- Xero allows 60 calls a minute per tenant: a call budget (`pacing`) holds back what Xero would refuse. A
+  short hold is waited out inside the call; a longer one fails it with `XeroRateLimited` and the wait.
 - Errors map onto the connector taxonomy; nothing is retried here (Temporal owns retries). A 429 becomes
   `XeroRateLimited` with Retry-After and the limit Xero names in X-Rate-Limit-Problem.
 """
@@ -21,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from connectors.call_budget import CallBudget, CallBudgets, in_background
 from connectors.errors import (
     AuthFailed,
     Conflict,
@@ -43,12 +46,16 @@ from connectors.paging import Page
 from connectors.xero.mapping import element_errors, field_errors
 from connectors.xero.pacing import XERO_MINUTE_LIMIT, MinutePacer
 from connectors.xero.wire import dumps, loads
+from domain.call_window import default_reserve
 
 SYSTEM = "xero"
 API_PATH = "/api.xro/2.0"
 DEFAULT_SCOPES = ("accounting.transactions", "accounting.contacts", "accounting.settings.read")
 MAX_IDEMPOTENCY_KEY = 128
 PAGE_SIZE = 100
+# A hold this short is waited out inside the call: failing the attempt would cost the activity a retry and
+# repeat the reads that came before. Well below any activity's heartbeat timeout (60 s).
+MAX_WAIT_IN_ATTEMPT_SECONDS = 5.0
 
 
 class XeroRateLimited(RateLimited):
@@ -105,6 +112,15 @@ def _expired(response: httpx.Response) -> bool:
     return response.status_code == 401
 
 
+def _why_held(background: bool, reserve: int) -> str:
+    if background:
+        return (
+            f"this tenant's calls for the minute are down to the {reserve} kept for posting and new deals, "
+            "or Xero asked every caller to wait"
+        )
+    return "Xero's minute budget for this tenant is spent, or Xero asked every caller to wait"
+
+
 class XeroClient:
     """The accounting API of one Xero organisation (tenant).
 
@@ -123,12 +139,16 @@ class XeroClient:
         tenant_id: str,
         max_concurrency: int = 5,
         calls_per_minute: int = 60,
+        background_reserve: int | None = None,
+        max_wait_in_attempt: float = MAX_WAIT_IN_ATTEMPT_SECONDS,
         scopes: tuple[str, ...] = DEFAULT_SCOPES,
         http: httpx.AsyncClient | None = None,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
+        if max_wait_in_attempt < 0:
+            raise ValueError("max_wait_in_attempt must not be negative")
         if not tenant_id:
             raise ValueError("tenant_id is required: every Xero accounting call names its organisation")
         self.tenant_id = tenant_id
@@ -150,7 +170,14 @@ class XeroClient:
         )
         self._http.auth = self.auth
         self._semaphore = asyncio.Semaphore(max_concurrency)
-        self.pacer = MinutePacer(calls_per_minute)
+        self.calls_per_minute = calls_per_minute
+        self.background_reserve = (
+            default_reserve(calls_per_minute) if background_reserve is None else background_reserve
+        )
+        # This process's own count until the worker shares the deployment's (`share_call_budgets`).
+        self.pacer: CallBudget = MinutePacer(calls_per_minute, background_reserve=self.background_reserve)
+        self.max_wait_in_attempt = max_wait_in_attempt
+        self.waited_seconds = 0.0
         self.max_concurrency = max_concurrency
         self.limits: RemainingLimits | None = None
         self.in_flight = 0
@@ -159,39 +186,66 @@ class XeroClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    def share_call_budgets(self, budgets: CallBudgets) -> None:
+        """Count this tenant's calls in the budget every worker of the deployment shares."""
+        self.pacer = budgets.budget(
+            vendor=SYSTEM,
+            tenant=self.tenant_id,
+            per_minute=self.calls_per_minute,
+            background_reserve=self.background_reserve,
+        )
+
     # --- sending ------------------------------------------------------------------------------------------
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
-        async with self._semaphore:
-            wait = self.pacer.wait_needed()
-            if wait > 0:
+        background = in_background()
+        waited = 0.0
+        while True:
+            async with self._semaphore:
+                # The budget may be the ledger's: its I/O stays off the event loop.
+                wait = await asyncio.to_thread(self.pacer.wait_needed, background=background)
+                if wait <= 0:
+                    self.in_flight += 1
+                    self.max_in_flight = max(self.max_in_flight, self.in_flight)
+                    try:
+                        response = await send(self._http, request, system=SYSTEM)
+                    finally:
+                        self.in_flight -= 1
+                    break
+            if waited + wait > self.max_wait_in_attempt:
                 raise XeroRateLimited(
-                    f"holding {request.method} {request.url.path} back for {wait:.1f}s to stay inside "
-                    "Xero's per-minute limit",
+                    f"holding {'background ' if background else ''}{request.method} {request.url.path} back "
+                    f"for {wait:.1f}s: {_why_held(background, self.background_reserve)}",
                     retry_after=wait,
                     problem="minute",
                 )
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            try:
-                response = await send(self._http, request, system=SYSTEM)
-            finally:
-                self.in_flight -= 1
-        self._observe_limits(response)
-        if response.status_code == 429:
-            self.pacer.refused(retry_after_seconds(response))
+            # Outside the semaphore: a waiting call must not keep others from calls they may make now.
+            await asyncio.sleep(wait)
+            waited += wait
+            self.waited_seconds += wait
+        await asyncio.to_thread(self._follow_server, response)
         return response
 
-    def _observe_limits(self, response: httpx.Response) -> None:
+    def _follow_server(self, response: httpx.Response) -> None:
+        minute = self._observe_limits(response)
+        if response.status_code == 429:
+            self.pacer.refused(retry_after_seconds(response))
+            return
+        limited = minute is not None and minute <= XERO_MINUTE_LIMIT
+        self.pacer.server_reports_limit(limited)
+        if limited and minute is not None:
+            self.pacer.server_remaining(minute)
+
+    def _observe_limits(self, response: httpx.Response) -> int | None:
+        """Record the remaining-call headers; the minute's remaining calls, when Xero said."""
         minute = _int_header(response, "X-MinLimit-Remaining")
         day = _int_header(response, "X-DayLimit-Remaining")
         app = _int_header(response, "X-AppMinLimit-Remaining")
-        if response.status_code != 429:
-            self.pacer.server_reports_limit(minute is not None and minute <= XERO_MINUTE_LIMIT)
         if minute is not None or day is not None or app is not None:
             self.limits = RemainingLimits(
                 minute=minute, day=day, app_minute=app, observed_at=datetime.now(UTC)
             )
+        return minute
 
     async def request(
         self,

@@ -22,12 +22,15 @@ from canonical import (
     name_key,
     tax_number_key,
 )
+from canonical.dimensions import ErpProject, ErpProjectSpec
+from canonical.payables import Bill, BillStatus, PostedBill, Supplier
 from canonical.reference import BookedInvoice, ErpReferenceData
 from config import Settings
+from connectors.call_budget import CallBudgets
 from connectors.errors import Conflict, FieldError, NotFound, Rejected
 from connectors.paging import Page
-from connectors.xero import mapping, reference
-from connectors.xero.client import SYSTEM, XeroClient
+from connectors.xero import bills, mapping, reference, tracking
+from connectors.xero.client import DEFAULT_SCOPES, MAX_WAIT_IN_ATTEMPT_SECONDS, SYSTEM, XeroClient
 from connectors.xero.wire import parse_xero_date
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -59,6 +62,8 @@ class XeroConnector:
         tenant_id: str,
         max_concurrency: int = 5,
         calls_per_minute: int = 60,
+        background_reserve: int | None = None,
+        max_wait_in_attempt: float = MAX_WAIT_IN_ATTEMPT_SECONDS,
         http: httpx.AsyncClient | None = None,
         sales_account_code: str = "200",
         bank_account_code: str = "090",
@@ -71,6 +76,10 @@ class XeroConnector:
             tenant_id=tenant_id,
             max_concurrency=max_concurrency,
             calls_per_minute=calls_per_minute,
+            background_reserve=background_reserve,
+            max_wait_in_attempt=max_wait_in_attempt,
+            # Tracking categories and options are organisation settings: making them needs the write scope.
+            scopes=(*DEFAULT_SCOPES, "accounting.settings"),
             http=http,
         )
         self.sales_account_code = sales_account_code
@@ -86,8 +95,14 @@ class XeroConnector:
             tenant_id=settings.xero_tenant_id,
             max_concurrency=settings.xero_max_concurrency,
             calls_per_minute=settings.xero_calls_per_minute,
+            background_reserve=settings.xero_background_reserve,
+            max_wait_in_attempt=settings.xero_max_wait_in_attempt_seconds,
             http=http,
         )
+
+    def share_call_budgets(self, budgets: CallBudgets) -> None:
+        """Xero's minute limit is per tenant: every worker calling this organisation counts in one budget."""
+        self.client.share_call_budgets(budgets)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -277,6 +292,35 @@ class XeroConnector:
         async for page in self.payment_pages(modified_since):
             payments.extend(page.items)
         return payments
+
+    # --- payables (suppliers and ACCPAY bills) -------------------------------------------------------------
+
+    async def ensure_supplier(self, supplier: Supplier, *, entity: LegalEntity, idempotency_key: str) -> str:
+        return await bills.ensure_supplier(
+            self.client, supplier, entity=entity, idempotency_key=idempotency_key
+        )
+
+    async def post_bill(self, bill: Bill, *, entity: LegalEntity, idempotency_key: str) -> PostedBill:
+        return await bills.post_bill(self.client, bill, entity=entity, idempotency_key=idempotency_key)
+
+    async def get_bill(self, bill_id: str) -> BillStatus:
+        return await bills.get_bill(self.client, bill_id)
+
+    async def pay_bill(self, bill_id: str, amount: Money, *, reference: str, idempotency_key: str) -> Payment:
+        return await bills.pay_bill(
+            self.client,
+            bill_id,
+            amount,
+            reference=reference,
+            bank_account_code=self.bank_account_code,
+            idempotency_key=idempotency_key,
+        )
+
+    # --- project dimensions (tracking) ---------------------------------------------------------------------
+
+    async def ensure_erp_project(self, spec: ErpProjectSpec, *, entity: LegalEntity) -> ErpProject:
+        """The project and its customer as options of the `Project` and `Customer` tracking categories."""
+        return await tracking.ensure_project(self.client, spec)
 
     # --- reference data and booked invoices (ReferenceSync, Reconciliation) --------------------------------
 

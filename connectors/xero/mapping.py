@@ -23,6 +23,7 @@ from canonical import (
     CreditNote,
     ErpCustomer,
     Invoice,
+    InvoiceLine,
     InvoiceState,
     InvoiceStatus,
     LegalEntity,
@@ -38,6 +39,8 @@ ERP = "xero"
 CONTACT_NUMBER_MAX = 50  # Contact.ContactNumber maxLength in xero_accounting.yaml
 QUANTITY_PLACES = 4
 UNIT_AMOUNT_PLACES = 4  # with unitdp=4; 2 without it
+# The tracking category each dimension is booked under (connectors.xero.tracking makes them).
+TRACKING_CATEGORIES = {"project": "Project", "customer": "Customer"}
 
 _STATES = {
     "DRAFT": InvoiceState.DRAFT,
@@ -105,6 +108,11 @@ def contact_payload(account: Account, entity: LegalEntity) -> dict[str, Any]:
     return payload
 
 
+def line_tracking(line: InvoiceLine) -> list[dict[str, str]]:
+    """A line item's Tracking: each dimension under its category, by option name (the value's code)."""
+    return [{"Name": TRACKING_CATEGORIES[value.dimension], "Option": value.code} for value in line.dimensions]
+
+
 def _line_items(invoice: Invoice, default_account_code: str) -> list[dict[str, Any]]:
     errors = [
         FieldError(
@@ -135,6 +143,7 @@ def _line_items(invoice: Invoice, default_account_code: str) -> list[dict[str, A
             "LineAmount": line.amount.amount,
             "AccountCode": line.account_code or default_account_code,
             "TaxType": line.tax_code,
+            **({"Tracking": line_tracking(line)} if line.dimensions else {}),
         }
         for line in invoice.lines
     ]

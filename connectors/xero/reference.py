@@ -11,6 +11,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from canonical.dimensions import DimensionValue
 from canonical.reference import (
     BookedInvoice,
     BookedLine,
@@ -20,7 +21,7 @@ from canonical.reference import (
     LedgerAccount,
     TaxRate,
 )
-from connectors.xero.mapping import ERP, invoice_state, money
+from connectors.xero.mapping import ERP, TRACKING_CATEGORIES, invoice_state, money
 
 # Xero's statuses for tax rates and accounts; anything but ACTIVE cannot be used on a new document.
 _ACTIVE = "ACTIVE"
@@ -93,9 +94,21 @@ def booked_invoice(doc: dict[str, Any]) -> BookedInvoice:
                 quantity=_number(line.get("Quantity", 0)),
                 # Sent with LineAmountTypes Exclusive, so LineAmount is the net line amount.
                 amount=money(line.get("LineAmount"), currency),
+                account_code=line.get("AccountCode") or None,
+                dimensions=booked_dimensions(line.get("Tracking") or []),
             )
             for line in doc.get("LineItems") or []
         ),
+    )
+
+
+def booked_dimensions(tracking: list[dict[str, Any]]) -> tuple[DimensionValue, ...]:
+    """The line's tracking in canonical dimensions; categories other than ps-sync's are not dimensions."""
+    by_category = {name.lower(): dimension for dimension, name in TRACKING_CATEGORIES.items()}
+    return tuple(
+        DimensionValue(dimension=by_category[str(t["Name"]).lower()], code=t["Option"], name=t["Option"])
+        for t in tracking
+        if str(t.get("Name", "")).lower() in by_category and t.get("Option")
     )
 
 

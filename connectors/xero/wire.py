@@ -7,39 +7,23 @@ are read as Decimal and written from the Decimal's own digits: 924.975 leaves as
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any
+
+from connectors import exact_json
 
 _MS_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
 
 
 def dumps(value: Any) -> bytes:
     """JSON with Decimal written as an exact number. Floats are refused: they have already lost the cents."""
-    return _encode(value).encode("utf-8")
-
-
-def _encode(value: Any) -> str:
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"cannot send {value} as a JSON number")
-        return format(value, "f")
-    if isinstance(value, bool) or value is None or isinstance(value, int | str):
-        return json.dumps(value)
-    if isinstance(value, float):
-        raise TypeError("floats are not sent to Xero: use Decimal so amounts stay exact")
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(str(key))}:{_encode(item)}" for key, item in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(_encode(item) for item in value) + "]"
-    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+    return exact_json.dumps(value, vendor="Xero")
 
 
 def loads(raw: bytes | str) -> Any:
     """Parse JSON keeping every non-integer number as an exact Decimal."""
-    return json.loads(raw, parse_float=Decimal)
+    return exact_json.loads(raw)
 
 
 def ms_timestamp(moment: datetime) -> str:

@@ -397,6 +397,8 @@ class KantataSeeder:
         billable: bool = True,
         user_id: str | None = None,
         notes: str | None = None,
+        reimbursable: bool = False,
+        vendor: str | None = None,
     ) -> str:
         categories = {c["name"]: str(c["id"]) for c in await self.every("/expense_categories")}
         if category not in categories:
@@ -413,6 +415,10 @@ class KantataSeeder:
             attributes["user_id"] = int(user_id)
         if notes is not None:
             attributes["notes"] = notes
+        if reimbursable:
+            attributes["reimbursable"] = True
+        if vendor is not None:
+            attributes["vendor"] = vendor
         body = await self.call("POST", "/expenses", body={"expense": attributes})
         return str(body["results"][0]["id"])
 

@@ -495,6 +495,8 @@ def _expense(state: KantataState, attrs: dict[str, Any], prefix: str) -> Doc:
         "notes": opt_text(attrs, "notes", prefix),
         "billable": opt_bool(attrs, "billable", True, prefix),
         "reimbursable": opt_bool(attrs, "reimbursable", False, prefix),
+        # Who was paid, as typed on the expense (Kantata keeps the vendor as free text).
+        "vendor": opt_text(attrs, "vendor", prefix),
         # Without an expense approval requirement Kantata counts an expense as approved when logged.
         "approved": not workspace["require_expense_approvals"],
         "is_invoiced": False,
@@ -555,6 +557,36 @@ async def show_expense(expense_id: str, request: Request) -> JSONResponse:
     return respond(
         state, "expenses", [state.require("expenses", expense_id)], includes=EXPENSE_INCLUDES, names=names
     )
+
+
+@router.put("/expenses/{expense_id}")
+async def update_expense(expense_id: str, request: Request) -> JSONResponse:
+    """Notes, vendor and reimbursable until the expense is invoiced; an external reference at any time (it
+    is an integration's note about the expense, not the expense)."""
+    state, query = kantata(request), Query(request.query_params)
+    names = query.includes(EXPENSE_INCLUDES)
+    attrs = single(await read_body(request), "expense")
+    with state.lock:
+        doc = state.require("expenses", expense_id)
+        before = dict(doc)
+        edits = {key: attrs[key] for key in ("notes", "vendor", "reimbursable") if key in attrs}
+        if edits and doc["is_invoiced"]:
+            raise validation("base", "This expense has been invoiced and can no longer be changed")
+        if "notes" in edits:
+            doc["notes"] = opt_text(attrs, "notes")
+        if "vendor" in edits:
+            doc["vendor"] = opt_text(attrs, "vendor")
+        if "reimbursable" in edits:
+            doc["reimbursable"] = opt_bool(attrs, "reimbursable", False)
+        if attrs.get("external_reference") is not None:
+            state.put_external_reference(
+                "expenses", doc["id"], attrs["external_reference"], "external_reference"
+            )
+        if public(doc) != public(before):
+            doc["updated_at"] = state.now_iso()
+            state.save("expenses", [doc])
+            state.emit("expense:updated", "expenses", before=before, after=doc)
+    return respond(state, "expenses", [doc], includes=EXPENSE_INCLUDES, names=names)
 
 
 @router.post("/expenses")

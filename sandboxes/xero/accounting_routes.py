@@ -280,6 +280,76 @@ def add_accounting_routes(app: FastAPI, api: AccountingApi) -> None:
             ),
         )
 
+    # --- tracking categories ----------------------------------------------------------------------------
+
+    @app.get(f"{API}/TrackingCategories")
+    async def get_tracking_categories(request: Request) -> Response:
+        books = api.books(request, "getTrackingCategories")
+        if isinstance(books, Response):
+            return books
+        docs = books.tracking.categories(include_archived=flag(request, "includeArchived", False))
+        return api.listing(request, docs, "TrackingCategories", paged=False)
+
+    @app.put(f"{API}/TrackingCategories")
+    async def create_tracking_category(request: Request) -> Response:
+        books = api.books(request, "createTrackingCategory")
+        if isinstance(books, Response):
+            return books
+        return await api.write(
+            request,
+            books,
+            lambda doc: api.ok(
+                "TrackingCategories",
+                [books.tracking.create_category(_single(doc, "TrackingCategories"))],
+            ),
+        )
+
+    @app.get(API + "/TrackingCategories/{ident}")
+    async def get_tracking_category(ident: str, request: Request) -> Response:
+        books = api.books(request, "getTrackingCategory")
+        if isinstance(books, Response):
+            return books
+        category = books.tracking.find(ident)
+        if category is None:
+            return replies.not_found()
+        return api.ok("TrackingCategories", [books.tracking.view(category, include_archived=True)])
+
+    @app.post(API + "/TrackingCategories/{ident}")
+    async def update_tracking_category(ident: str, request: Request) -> Response:
+        books = api.books(request, "updateTrackingCategory")
+        if isinstance(books, Response):
+            return books
+        return await api.write(
+            request,
+            books,
+            lambda doc: api.ok(
+                "TrackingCategories",
+                [books.tracking.update_category(ident, _single(doc, "TrackingCategories"))],
+            ),
+        )
+
+    @app.put(API + "/TrackingCategories/{ident}/Options")
+    async def create_tracking_options(ident: str, request: Request) -> Response:
+        books = api.books(request, "createTrackingOptions")
+        if isinstance(books, Response):
+            return books
+        return await api.write(
+            request, books, lambda doc: api.ok("Options", books.tracking.add_options(ident, doc))
+        )
+
+    @app.post(API + "/TrackingCategories/{ident}/Options/{option_id}")
+    async def update_tracking_option(ident: str, option_id: str, request: Request) -> Response:
+        books = api.books(request, "updateTrackingOptions")
+        if isinstance(books, Response):
+            return books
+        return await api.write(
+            request,
+            books,
+            lambda doc: api.ok(
+                "Options", books.tracking.update_option(ident, option_id, _single(doc, "Options"))
+            ),
+        )
+
     # --- reference data ---------------------------------------------------------------------------------
 
     for path, collection, rows, operation in (
@@ -311,3 +381,10 @@ def _reference_route(
 
     route.__name__ = operation
     return route
+
+
+def _single(document: Any, collection: str) -> Any:
+    """One element: bare, or the first under the collection's name (as the SDKs wrap it)."""
+    if isinstance(document, dict) and isinstance(document.get(collection), list) and document[collection]:
+        return document[collection][0]
+    return document

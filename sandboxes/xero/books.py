@@ -15,6 +15,7 @@ from sandboxes.xero.contacts import Contacts
 from sandboxes.xero.invoices import Invoices
 from sandboxes.xero.organisation import Organisation
 from sandboxes.xero.settlements import Settlements
+from sandboxes.xero.tracking import Tracking
 
 # The app catches these from here.
 __all__ = ["DocumentNotFound", "ValidationFailed", "XeroBooks"]
@@ -25,6 +26,7 @@ class XeroBooks(Organisation):
         super().__init__(store, tenant_id, publish)
         self._contacts = Contacts(self)
         self._invoices = Invoices(self, self._contacts)
+        # Looked up on each use, like the collections: a store reset leaves no stale categories behind.
         self._settlements = Settlements(self, self._invoices)
 
     # --- contacts ---------------------------------------------------------------------------------------
@@ -55,6 +57,12 @@ class XeroBooks(Organisation):
 
     def find_credit_note(self, ident: str) -> Doc | None:
         return self._invoices.find_credit_note(ident)
+
+    # --- tracking categories and options -----------------------------------------------------------------
+
+    @property
+    def tracking(self) -> Tracking:
+        return Tracking(self.tracking_categories)
 
     # --- payments and credit allocations ----------------------------------------------------------------
 

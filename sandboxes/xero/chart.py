@@ -73,16 +73,17 @@ def accounts() -> list[dict[str, Any]]:
 
 
 def tax_rates() -> list[dict[str, Any]]:
+    # Xero's "No VAT" rate applies to every kind of transaction (a bill as much as a sales invoice).
     return [
         {
             "Name": name,
             "TaxType": tax_type,
             "ReportTaxType": report_type,
             "Status": "ACTIVE",
-            "CanApplyToAssets": not sales,
-            "CanApplyToEquity": not sales,
-            "CanApplyToExpenses": not sales,
-            "CanApplyToLiabilities": not sales,
+            "CanApplyToAssets": not sales or tax_type == "NONE",
+            "CanApplyToEquity": not sales or tax_type == "NONE",
+            "CanApplyToExpenses": not sales or tax_type == "NONE",
+            "CanApplyToLiabilities": not sales or tax_type == "NONE",
             "CanApplyToRevenue": sales,
             "DisplayTaxRate": rate,
             "EffectiveRate": rate,

@@ -9,6 +9,7 @@ decimal places, so a client that sends 0.335 without opting in is billed 0.34.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -17,6 +18,8 @@ from typing import Any
 from sandboxes.xero.dates import parse_request_date
 
 CENT = Decimal("0.01")
+# A line item's Tracking -> (as stored, validation errors): see tracking.Tracking.for_line.
+TrackingLookup = Callable[[Any], tuple[list[dict[str, Any]], list[str]]]
 LINE_AMOUNT_TYPES = ("Exclusive", "Inclusive", "NoTax")
 
 
@@ -78,7 +81,14 @@ class Chart:
 
 
 def read_lines(
-    raw_lines: Any, *, sales: bool, line_amount_types: str, unitdp: int | None, approved: bool, chart: Chart
+    raw_lines: Any,
+    *,
+    sales: bool,
+    line_amount_types: str,
+    unitdp: int | None,
+    approved: bool,
+    chart: Chart,
+    tracking: TrackingLookup | None = None,
 ) -> Lines:
     lines = Lines()
     if raw_lines is None:
@@ -134,6 +144,8 @@ def read_lines(
                 f"The TaxType code '{tax_type}' does not exist or cannot be used for this type of "
                 "transaction."
             )
+        tracked, tracking_errors = tracking(raw.get("Tracking")) if tracking is not None else ([], [])
+        lines.errors.extend(tracking_errors)
         if quantity is None or unit_amount is None:
             continue
         quantity = quantity.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
@@ -162,5 +174,6 @@ def read_lines(
         }
         if item is not None:
             line["ItemCode"] = item["Code"]
+        line["Tracking"] = tracked
         lines.items.append(line)
     return lines

@@ -25,6 +25,7 @@ from sandboxes.xero.documents import (
     today,
 )
 from sandboxes.xero.organisation import Organisation
+from sandboxes.xero.tracking import Tracking
 
 
 class Invoices:
@@ -80,6 +81,7 @@ class Invoices:
             unitdp=unitdp,
             approved=status in ("SUBMITTED", "AUTHORISED"),
             chart=self._org.chart,
+            tracking=Tracking(self._org.tracking_categories).for_line,
         )
         errors.extend(lines.errors)
         if errors:
@@ -271,6 +273,7 @@ class Invoices:
                 unitdp=unitdp,
                 approved=wanted in ("SUBMITTED", "AUTHORISED"),
                 chart=self._org.chart,
+                tracking=Tracking(self._org.tracking_categories).for_line,
             )
             errors.extend(lines.errors)
             changes.update(

@@ -42,6 +42,10 @@ class Organisation:
     def credit_notes(self) -> Collection:
         return self._collection("credit_notes")
 
+    @property
+    def tracking_categories(self) -> Collection:
+        return self._collection("tracking_categories")
+
     def seq(self, name: str) -> str:
         """The store's name for one of this organisation's number sequences."""
         return f"{self.tenant_id}:{name}"

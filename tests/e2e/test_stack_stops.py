@@ -25,6 +25,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sandboxes.plugin import discover as discover_sandboxes
+
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,6 +38,8 @@ PORTS = (
     "PSSYNC_KANTATA_PORT",
     "PSSYNC_XERO_PORT",
     "PSSYNC_TRYTON_PORT",
+    # The sandboxes that plug in start too, each on its own port variable.
+    *(plugin.port_variable for plugin in discover_sandboxes()),
 )
 MARKER = "PSSYNC_STOP_TEST_MARKER"
 START_SECONDS = 90.0

@@ -297,9 +297,11 @@ async def test_ops_page_shows_invoices_awaiting_approval_and_exceptions_by_owner
         return response.text if handle.id.replace(":", "%3A") in response.text else None
 
     html: str = await eventually(page_lists_the_run, what="the ops page to list the billing run")
-    assert "Invoices awaiting approval" in html and "awaiting_approval" in html
+    assert "Invoices awaiting approval" in html and "<td>awaiting approval</td>" in html
     assert created.project_id in html and period.value in html
-    assert f"<td>{item['id']}</td>" in html and "sales_ops" in html
+    assert f"<td>{item['id']}</td>" in html and "<td>Sales ops</td>" in html
+    # People read words, not the ledger's codes.
+    assert "awaiting_approval" not in html and "sales_ops" not in html
     async with httpx.AsyncClient(base_url=system.ingress.url, timeout=30) as browser:
         anonymous = await browser.get("/ops")
     assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"].startswith("Basic")

@@ -24,6 +24,8 @@ from workflows.reference_sync import ReferenceSync
 
 from ..support.system import running_system, serving_sandboxes
 from ..support.temporal import start_dev_server, target_of
+from .record_alert_scan import play_alert_scan
+from .record_payables import play_payables
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -63,6 +65,8 @@ async def record() -> list[Path]:
                     id=f"reconciliation:recording:{period}",
                     task_queue=system.task_queue,
                 )
+                await play_alert_scan(system)
+                await play_payables(system, story)
                 for running in (poller, *payment_pollers):
                     await system.client.get_workflow_handle(running).terminate("recording finished")
                 HISTORIES.mkdir(exist_ok=True)

@@ -1,6 +1,6 @@
-"""ps-sync as the tests run it: the three sandboxes (one set per test session, so vendor ids never repeat
-on the shared Temporal servers), and per test an ingress, a ledger on SQLite, the real connectors and a
-worker on a task queue of its own."""
+"""ps-sync as the tests run it: the sandboxes (one set per test session, so vendor ids never repeat on the
+shared Temporal servers; those that plug in, sandboxes/plugin.py, are found rather than named), and per test
+an ingress, a ledger on SQLite, the real connectors and a worker on a task queue of its own."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from ingress.app import create_app as create_ingress
 from ledger.database import Database
 from sandboxes.kantata.app import create_app as create_kantata
 from sandboxes.kantata.config import KantataSandboxConfig
+from sandboxes.plugin import discover as discover_sandboxes
 from sandboxes.salesforce.app import create_app as create_salesforce
 from sandboxes.salesforce.config import SalesforceSandboxConfig
 from sandboxes.serve import ServedApp, free_port, serve_in_thread
@@ -43,6 +44,16 @@ class Sandboxes:
     salesforce: ServedApp
     kantata: ServedApp
     xero: ServedApp
+    # The sandboxes that plug in, by vendor (the NetSuite sandbox among them).
+    plugged: dict[str, ServedApp] = field(default_factory=dict)
+
+    def settings_changes(self) -> dict[str, Any]:
+        """The settings that point ps-sync at the plugged-in sandboxes."""
+        changes: dict[str, Any] = {}
+        for plugin in discover_sandboxes():
+            if plugin.name in self.plugged:
+                changes.update(plugin.settings_for(self.plugged[plugin.name].url))
+        return changes
 
     def point_webhooks_at(self, ingress_url: str | None, settings: Settings) -> None:
         outbound = (
@@ -63,7 +74,7 @@ class Sandboxes:
 
     def calm(self) -> None:
         """Faults off, so one test's injected trouble never leaks into the next."""
-        for served in (self.salesforce, self.kantata, self.xero):
+        for served in (self.salesforce, self.kantata, self.xero, *self.plugged.values()):
             httpx.put(f"{served.url}/_sandbox/faults", json={}).raise_for_status()
 
 
@@ -84,7 +95,12 @@ def serving_sandboxes() -> Iterator[Sandboxes]:
             create_xero(XeroSandboxConfig(tenant_id=DEFAULTS.xero_tenant_id, webhooks=TEST_WEBHOOKS)),
         ):
             started.append(serve_in_thread(app))
-        yield Sandboxes(*started)
+        plugged: dict[str, ServedApp] = {}
+        for plugin in discover_sandboxes():
+            plugged[plugin.name] = serve_in_thread(plugin.app_for(DEFAULTS))
+            started.append(plugged[plugin.name])
+        salesforce, kantata, xero = started[:3]
+        yield Sandboxes(salesforce=salesforce, kantata=kantata, xero=xero, plugged=plugged)
     finally:
         for served in started:
             served.stop()
@@ -130,6 +146,7 @@ async def running_system(
             "xero_identity_url": sandboxes.xero.url,
             "ingress_public_url": ingress_url,
             "ingress_port": ingress_port,
+            **sandboxes.settings_changes(),
             **(
                 {
                     "tryton_url": tryton.url,

@@ -17,6 +17,7 @@ from pydantic.fields import FieldInfo
 
 from config import Settings
 from config.settings import DEV_SECRET_PREFIX
+from connectors.xero.pacing import XERO_MINUTE_LIMIT
 from ingress.app import create_app
 from ingress.codec_server import router as codec_router
 from runs import search_attributes
@@ -26,6 +27,8 @@ COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / "deploy" / "production.env.example"
 
 PSSYNC_SERVICES = ("worker", "ingress", "pssync-setup")
+# Xero's calls in progress at once per tenant (developer.xero.com/documentation/guides/oauth2/limits).
+XERO_CONCURRENT_LIMIT = 5
 # Run to completion and exit; everything else runs for good.
 ONE_SHOT = {"temporal-schema", "temporal-setup", "pssync-setup"}
 # How a field is known to be a secret when Settings types none as SecretStr.
@@ -174,13 +177,18 @@ def test_workers_run_at_least_two_replicas_that_share_xeros_rate_limit() -> None
     all_services = services()
     replicas = worker_replicas(all_services)
     assert replicas >= 2
-    per_worker = re.fullmatch(
-        r"\$\{PSSYNC_XERO_CALLS_PER_MINUTE:-(\d+)\}",
-        all_services["worker"]["environment"]["PSSYNC_XERO_CALLS_PER_MINUTE"],
+    environment = all_services["worker"]["environment"]
+    per_minute = re.fullmatch(
+        r"\$\{PSSYNC_XERO_CALLS_PER_MINUTE:-(\d+)\}", environment["PSSYNC_XERO_CALLS_PER_MINUTE"]
     )
-    assert per_worker is not None
-    # The default is Xero's per-tenant limit, which every worker paces itself under on its own.
-    assert replicas * int(per_worker.group(1)) <= Settings.model_fields["xero_calls_per_minute"].default
+    in_progress = re.fullmatch(
+        r"\$\{PSSYNC_XERO_MAX_CONCURRENCY:-(\d+)\}", environment["PSSYNC_XERO_MAX_CONCURRENCY"]
+    )
+    assert per_minute is not None and in_progress is not None
+    # The minute budget is shared by the workers through the ledger: the deployment's, up to Xero's 60.
+    assert int(per_minute.group(1)) <= XERO_MINUTE_LIMIT
+    # Calls in progress are kept per worker: together they must stay inside Xero's 5 per tenant.
+    assert replicas * int(in_progress.group(1)) <= XERO_CONCURRENT_LIMIT
 
 
 def test_every_long_running_service_has_a_healthcheck_and_dependents_wait_for_it() -> None:

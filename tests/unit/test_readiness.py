@@ -64,7 +64,7 @@ def test_unknown_service_code_is_named():
 
 def test_billing_country_outside_every_entity_cannot_be_routed():
     account = _opportunity().account.model_copy(
-        update={"billing_address": Address(street="1 Rd", city="Austin", country="US")}
+        update={"billing_address": Address(street="1 Chome", city="Tokyo", country="JP")}
     )
     readiness = check_readiness(_opportunity(account=account), ENTITIES)
     assert readiness.entity is None

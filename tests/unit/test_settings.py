@@ -26,6 +26,8 @@ REAL_SECRETS = {
     "xero_client_secret": "xr-secret-0b94de",
     "xero_webhook_key": "xr-webhook-a61f07",
     "tryton_password": "tt-password-3e58b2",
+    "netsuite_consumer_secret": "ns-consumer-secret-2d7a91",
+    "netsuite_token_secret": "ns-token-secret-c03e5f",
     "api_tokens": "ops-token-9d2c41:ops",
     "jwt_secret": "jwt-secret-f4a7e3",
     "codec_keys": "prod-2027:cHJvZHVjdGlvbi1rZXktMzItYnl0ZXMtbG9uZy4uLi4=",

@@ -9,19 +9,22 @@ from config import Settings
 from worker import ConnectorUnavailable, build_connectors
 
 
-async def test_the_default_configuration_builds_salesforce_kantata_xero_and_tryton() -> None:
+async def test_the_default_configuration_builds_salesforce_kantata_xero_tryton_and_netsuite() -> None:
     connectors = build_connectors(Settings())
     try:
         assert connectors.crm.system == "salesforce"
         assert connectors.psa.system == "kantata"
         assert connectors.erps.for_entity("UK")[0].system == "xero"
         assert connectors.erps.for_entity("EU")[0].system == "tryton"
+        assert connectors.erps.for_entity("US")[0].system == "netsuite"
     finally:
         await connectors.aclose()
 
 
 def test_a_crm_that_is_not_installed_is_refused_naming_the_setting_and_what_is_installed() -> None:
-    with pytest.raises(ConnectorUnavailable, match=r"PSSYNC_CRM.*'hubspot'.*installed: kantata, salesforce"):
+    with pytest.raises(
+        ConnectorUnavailable, match=r"PSSYNC_CRM.*'hubspot'.*installed: kantata, netsuite, salesforce"
+    ):
         build_connectors(Settings(crm="hubspot"))
 
 
@@ -32,6 +35,6 @@ def test_an_erp_named_as_the_psa_is_refused_for_its_role() -> None:
 
 def test_an_entity_booking_in_an_erp_that_is_not_installed_is_refused_naming_the_entity() -> None:
     uk = Settings().entity("UK")
-    us = LegalEntity.model_validate({**uk.model_dump(), "code": "US", "erp": "netsuite", "currency": "USD"})
-    with pytest.raises(ConnectorUnavailable, match=r"legal entity US.*'netsuite'"):
+    us = LegalEntity.model_validate({**uk.model_dump(), "code": "US", "erp": "quickbooks", "currency": "USD"})
+    with pytest.raises(ConnectorUnavailable, match=r"legal entity US.*'quickbooks'"):
         build_connectors(Settings(entities=[uk, us]))

@@ -13,6 +13,7 @@ from temporalio.client import Client, ScheduleActionStartWorkflow
 from temporalio.testing import WorkflowEnvironment
 
 from canonical import LegalEntity
+from config import Settings
 from devstack.tryton import TrytonServer
 from ledger.repository import (
     get_currency_rate,
@@ -24,7 +25,13 @@ from ledger.repository import (
     list_currency_rates,
 )
 from runs.reference_sync import ReferenceSyncInput
-from runs.schedules import apply_schedules, reconciliation_schedule_id, reference_sync_schedule_id
+from runs.schedules import (
+    alert_scan_schedule_id,
+    apply_schedules,
+    payables_scan_schedule_id,
+    reconciliation_schedule_id,
+    reference_sync_schedule_id,
+)
 from sandboxes.kantata.seed import KantataSeeder
 from workflows.reference_sync import ReferenceSync, ReferenceSyncResult
 
@@ -173,12 +180,12 @@ async def test_erp_that_cannot_be_read_is_an_integration_support_exception_and_t
     ts_system: System,
 ) -> None:
     # An entity booked in an ERP this deployment has no connector for cannot be read at all.
-    ghost = ts_system.settings.entity("UK").model_copy(update={"code": "XX", "erp": "netsuite"})
+    ghost = ts_system.settings.entity("UK").model_copy(update={"code": "XX", "erp": "quickbooks"})
     result = await sync(ts_system, ts_system.settings.entity("UK"), ghost)
-    assert [f.system for f in result.failures] == ["netsuite"]
+    assert [f.system for f in result.failures] == ["quickbooks"]
     assert [e.erp for e in result.erps] == ["xero"] and result.psa is not None
     with ts_system.database.session() as session:
-        item = get_exception_by_dedupe_key(session, dedupe_key="reference_sync:netsuite:unreadable")
+        item = get_exception_by_dedupe_key(session, dedupe_key="reference_sync:quickbooks:unreadable")
     assert item is not None and item.owner == "integration_support" and item.status == "open"
 
 
@@ -202,12 +209,19 @@ async def test_schedules_apply_is_idempotent_and_the_reference_sync_schedule_run
     try:
         first = await apply_schedules(system.client, settings)
         second = await apply_schedules(system.client, settings)
-        assert [a.outcome for a in first] == ["created", "created"]
-        assert [a.outcome for a in second] == ["updated", "updated"]
-        wanted = sorted([reference_sync_schedule_id(settings), reconciliation_schedule_id(settings)])
+        assert [a.outcome for a in first] == ["created"] * 4
+        assert [a.outcome for a in second] == ["updated"] * 4
+        wanted = sorted(
+            [
+                reference_sync_schedule_id(settings),
+                reconciliation_schedule_id(settings),
+                alert_scan_schedule_id(settings),
+                payables_scan_schedule_id(settings),
+            ]
+        )
         await eventually(
             lambda: _listed(system.client, settings.task_queue, wanted),
-            what="both schedules to be listed once",
+            what="every schedule to be listed once",
         )
         described = await system.client.get_schedule_handle(reconciliation_schedule_id(settings)).describe()
         action = described.schedule.action
@@ -221,8 +235,17 @@ async def test_schedules_apply_is_idempotent_and_the_reference_sync_schedule_run
 
         await eventually(synced, seconds=60, what="the scheduled ReferenceSync to fill the ledger")
     finally:
-        for schedule_id in (reference_sync_schedule_id(settings), reconciliation_schedule_id(settings)):
+        for schedule_id in wanted_ids(settings):
             await system.client.get_schedule_handle(schedule_id).delete()
+
+
+def wanted_ids(settings: Settings) -> tuple[str, ...]:
+    return (
+        reference_sync_schedule_id(settings),
+        reconciliation_schedule_id(settings),
+        alert_scan_schedule_id(settings),
+        payables_scan_schedule_id(settings),
+    )
 
 
 async def _listed(client: Client, prefix: str, wanted: list[str]) -> bool:

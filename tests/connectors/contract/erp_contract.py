@@ -13,6 +13,8 @@ Use it by subclassing in a vendor's test module and providing three fixtures:
   duplicate names).
 
 Optional override: `unknown_invoice_id`, an id in the ERP's own format that names no invoice.
+Required for the books checks: `other_revenue_account`, the code of an active revenue account of the entity's
+chart other than the one lines book to by default.
 
 Semantics the suite pins down, because the role protocol leaves them to words:
 - `PostedInvoice.total` is the net total (before tax), comparable with `Invoice.total` to the cent.
@@ -40,8 +42,9 @@ from canonical import (
     name_key,
     tax_number_key,
 )
+from canonical.dimensions import ErpProject, ErpProjectSpec
 from connectors.errors import NotFound, Rejected
-from connectors.roles import ErpConnector
+from connectors.roles import BookedInvoiceSource, ErpConnector, ErpProjectBooks
 
 # Valid EU VAT numbers (ERPs such as Tryton check the digits).
 SAMPLE_VAT_NUMBER = "NL004495445B01"
@@ -382,3 +385,102 @@ class ErpContract:
         status = await erp.get_invoice(invoice_id)
 
         assert status.state == InvoiceState.VOIDED
+
+
+def project_spec(account: Account, customer_id: str, name: str = "Website rebuild") -> ErpProjectSpec:
+    return ErpProjectSpec(
+        project_code=f"P{uuid.uuid4().hex[:10].upper()}",
+        project_name=name,
+        customer_id=customer_id,
+        customer_code=account.id,
+        customer_name=account.name,
+    )
+
+
+class ErpBooksContract(ErpContract):
+    """Where lines book: the account finance mapped, and the project and customer dimensions made at
+    closed-won (`ErpProjectBooks`), as the ERP reports them back (`BookedInvoiceSource`)."""
+
+    async def _project(
+        self, erp: ErpConnector, entity: LegalEntity, account: Account
+    ) -> tuple[str, ErpProject]:
+        assert isinstance(erp, ErpProjectBooks)
+        customer_id = await self._customer(erp, entity, account)
+        return customer_id, await erp.ensure_erp_project(project_spec(account, customer_id), entity=entity)
+
+    def test_connector_keeps_project_dimensions_and_reports_booked_lines(self, erp: ErpConnector) -> None:
+        assert isinstance(erp, ErpProjectBooks)
+        assert isinstance(erp, BookedInvoiceSource)
+
+    async def test_ensure_erp_project_gives_project_and_customer_values_and_is_safe_to_repeat(
+        self, erp: ErpConnector, entity: LegalEntity, seed_account: Account
+    ) -> None:
+        assert isinstance(erp, ErpProjectBooks)
+        customer_id = await self._customer(erp, entity, seed_account)
+        spec = project_spec(seed_account, customer_id)
+
+        first = await erp.ensure_erp_project(spec, entity=entity)
+        again = await erp.ensure_erp_project(spec, entity=entity)
+
+        assert first.erp == erp.system and first.project_id
+        assert again == first
+        assert sorted(value.dimension for value in first.dimensions) == ["customer", "project"]
+
+    async def test_two_projects_of_one_customer_share_its_customer_value(
+        self, erp: ErpConnector, entity: LegalEntity, seed_account: Account
+    ) -> None:
+        assert isinstance(erp, ErpProjectBooks)
+        customer_id = await self._customer(erp, entity, seed_account)
+
+        one = await erp.ensure_erp_project(project_spec(seed_account, customer_id, "Audit"), entity=entity)
+        two = await erp.ensure_erp_project(project_spec(seed_account, customer_id, "Roadmap"), entity=entity)
+
+        def value(project: ErpProject, dimension: str) -> str:
+            return next(v.code for v in project.dimensions if v.dimension == dimension)
+
+        assert value(one, "customer") == value(two, "customer")
+        assert value(one, "project") != value(two, "project")
+        assert one.project_id != two.project_id
+
+    async def test_posted_lines_book_to_their_account_with_the_projects_dimensions(
+        self, erp: ErpConnector, entity: LegalEntity, seed_account: Account, other_revenue_account: str
+    ) -> None:
+        assert isinstance(erp, BookedInvoiceSource)
+        customer_id, project = await self._project(erp, entity, seed_account)
+        lines = [
+            _line(entity, "Consulting", "2", "100.00").model_copy(
+                update={"account_code": other_revenue_account, "dimensions": project.dimensions}
+            ),
+            _line(entity, "Travel re-billed", "1", "50.00").model_copy(
+                update={"dimensions": project.dimensions}
+            ),
+        ]
+        invoice = build_invoice(entity, seed_account, customer_id, lines)
+
+        posted = await erp.post_invoice(invoice, entity=entity, idempotency_key=_key("invoice"))
+        (booked,) = await erp.booked_invoices(invoice.reference)
+
+        assert posted.total == invoice.total == Money.of("250.00", entity.currency)
+        assert booked.lines[0].account_code == other_revenue_account
+        assert booked.lines[1].account_code not in (None, other_revenue_account)
+        for line in booked.lines:
+            assert {(v.dimension, v.code) for v in line.dimensions} == {
+                (v.dimension, v.code) for v in project.dimensions
+            }
+
+    async def test_a_line_naming_a_dimension_value_the_erp_lacks_is_rejected_and_nothing_posts(
+        self, erp: ErpConnector, entity: LegalEntity, seed_account: Account
+    ) -> None:
+        customer_id, project = await self._project(erp, entity, seed_account)
+        unknown = tuple(
+            v.model_copy(update={"code": f"NOPE{uuid.uuid4().hex[:8]}"}) if v.dimension == "project" else v
+            for v in project.dimensions
+        )
+        line = _line(entity, "Consulting", "1", "100.00").model_copy(update={"dimensions": unknown})
+        invoice = build_invoice(entity, seed_account, customer_id, [line])
+
+        with pytest.raises(Rejected) as raised:
+            await erp.post_invoice(invoice, entity=entity, idempotency_key=_key("invoice"))
+
+        assert raised.value.field_errors
+        assert await erp.find_invoice(invoice.reference) is None

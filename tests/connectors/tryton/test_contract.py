@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from ..contract.erp_contract import ErpContract
+from ..contract.erp_contract import ErpBooksContract
 
 pytestmark = pytest.mark.tryton
 
 
-class TestTrytonErpContract(ErpContract):
+class TestTrytonErpContract(ErpBooksContract):
+    @pytest.fixture
+    def other_revenue_account(self) -> str:
+        return "4.3.3"
+
     @pytest.fixture
     def unknown_invoice_id(self) -> str:
         return "999999999"

@@ -443,8 +443,8 @@ async def test_ensure_erp_project_creates_once_for_the_customer(
 ) -> None:
     ref = f"kantata:{uuid.uuid4().hex[:8]}"
 
-    first = await erp.ensure_erp_project(ref, "Website rebuild", seed_account.id)
-    second = await erp.ensure_erp_project(ref, "Website rebuild", seed_account.id)
+    first = await erp.ensure_project_work(ref, "Website rebuild", seed_account.id)
+    second = await erp.ensure_project_work(ref, "Website rebuild", seed_account.id)
 
     (work,) = await erp.rpc.read("project.work", [int(first)], ["party", "type", "name"])
     assert second == first
@@ -453,4 +453,4 @@ async def test_ensure_erp_project_creates_once_for_the_customer(
 
 async def test_ensure_erp_project_for_an_unknown_customer_is_not_found(erp: TrytonConnector) -> None:
     with pytest.raises(NotFound):
-        await erp.ensure_erp_project("kantata:x", "Orphan", f"001-NOBODY-{uuid.uuid4().hex[:6]}")
+        await erp.ensure_project_work("kantata:x", "Orphan", f"001-NOBODY-{uuid.uuid4().hex[:6]}")

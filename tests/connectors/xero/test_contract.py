@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from ..contract.erp_contract import ErpContract
+import pytest
+
+from ..contract.erp_contract import ErpBooksContract
 
 
-class TestXeroErpContract(ErpContract):
-    pass
+class TestXeroErpContract(ErpBooksContract):
+    @pytest.fixture
+    def other_revenue_account(self) -> str:
+        return "260"

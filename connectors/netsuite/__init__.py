@@ -1,0 +1,1 @@
+"""NetSuite (ERP of the US entity): SuiteTalk REST web services, the record API and SuiteQL."""
