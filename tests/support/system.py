@@ -20,6 +20,7 @@ from config import Settings
 from devstack.tryton import TrytonServer
 from ingress.app import create_app as create_ingress
 from ledger.database import Database
+from sandboxes.faults import FaultConfig
 from sandboxes.kantata.app import create_app as create_kantata
 from sandboxes.kantata.config import KantataSandboxConfig
 from sandboxes.plugin import discover as discover_sandboxes
@@ -76,6 +77,12 @@ class Sandboxes:
         """Faults off, so one test's injected trouble never leaks into the next."""
         for served in (self.salesforce, self.kantata, self.xero, *self.plugged.values()):
             httpx.put(f"{served.url}/_sandbox/faults", json={}).raise_for_status()
+
+
+async def set_faults(sandbox_url: str, faults: FaultConfig) -> None:
+    """Switch a sandbox's injected faults while a test runs (FaultConfig() switches them off)."""
+    async with httpx.AsyncClient() as http:
+        (await http.put(f"{sandbox_url}/_sandbox/faults", json=faults.model_dump())).raise_for_status()
 
 
 @contextmanager

@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
@@ -26,7 +25,7 @@ from sandboxes.salesforce.seed import DealIds, SalesforceSeeder
 from sandboxes.xero.seed import XeroFinanceUser
 from workflows.opportunity_to_project import OpportunityToProject
 
-from ..support.system import System
+from ..support.system import System, set_faults
 from .conftest import prepared_story
 from .helpers import eventually, stamp
 
@@ -298,11 +297,6 @@ async def test_duplicate_looking_customer_is_an_exception_for_finance_not_a_seco
     assert result.erp_customer_id == existing_id and result.customer_created is False
 
 
-async def _set_faults(sandbox_url: str, faults: FaultConfig) -> None:
-    async with httpx.AsyncClient() as http:
-        (await http.put(f"{sandbox_url}/_sandbox/faults", json=faults.model_dump())).raise_for_status()
-
-
 async def _retried_and_parked(handle: WorkflowHandle[Any, Any], *, retries: int) -> bool:
     status = await handle.query(OpportunityToProject.status)
     return (
@@ -320,7 +314,7 @@ async def test_write_back_failing_for_good_puts_the_project_on_hold_and_the_cros
     deal = await _deal(dev_system)
     kantata = dev_system.sandboxes.kantata.url
     # Kantata answers 503 to project calls until the deal is gone, so the run is caught mid-way.
-    await _set_faults(kantata, FaultConfig(server_error_rate=1.0, path_prefixes=("/api/v1/workspaces",)))
+    await set_faults(kantata, FaultConfig(server_error_rate=1.0, path_prefixes=("/api/v1/workspaces",)))
 
     handle = await _notify(dev_system, deal)
 
@@ -330,7 +324,7 @@ async def test_write_back_failing_for_good_puts_the_project_on_hold_and_the_cros
     await eventually(creating_project, what="the run to reach project creation")
     async with SalesforceSeeder(dev_system.settings.salesforce_base_url) as salesforce:
         await salesforce.call("DELETE", f"sobjects/Opportunity/{deal.opportunity_id}")
-    await _set_faults(kantata, FaultConfig())
+    await set_faults(kantata, FaultConfig())
 
     with pytest.raises(WorkflowFailureError) as failed:
         await handle.result()

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
@@ -28,7 +27,7 @@ from sandboxes.kantata.seed import TimeLog
 from sandboxes.xero.seed import XeroFinanceUser
 from workflows.time_to_billing import TimeToBilling
 
-from ..support.system import Sandboxes, System, running_system
+from ..support.system import Sandboxes, System, running_system, set_faults
 from .billing_steps import (
     approve_when_asked,
     begin_billing,
@@ -60,10 +59,9 @@ async def test_a_crash_between_posting_and_marking_billed_recovers_without_a_sec
             system, project, [TimeLog(person.user_id, day, ONE_DAY) for day in working_days(period, 2)]
         )
         # Kantata refuses every billed mark: the ERP confirms the invoice, marking billed keeps failing.
-        async with httpx.AsyncClient() as control:
-            faults = FaultConfig(server_error_rate=1.0, path_prefixes=("/api/v1/invoices",))
-            reply = await control.put(f"{sandboxes.kantata.url}/_sandbox/faults", json=faults.model_dump())
-            reply.raise_for_status()
+        await set_faults(
+            sandboxes.kantata.url, FaultConfig(server_error_rate=1.0, path_prefixes=("/api/v1/invoices",))
+        )
         handle = await begin_billing(system, project, period)
         await approve_when_asked(handle)
         await wait_for_stage(handle, "marking_billed")
@@ -287,17 +285,15 @@ async def test_a_run_stopped_between_posting_and_marking_billed_blocks_the_next_
     first_day, second_day = working_days(period, 2)
     person = await staff(system, project, "Consultant")
     ids = await log_approved(system, project, [TimeLog(person.user_id, first_day, ONE_DAY)])
-    async with httpx.AsyncClient() as control:
-        faults = FaultConfig(server_error_rate=1.0, path_prefixes=("/api/v1/invoices",))
-        (
-            await control.put(f"{system.sandboxes.kantata.url}/_sandbox/faults", json=faults.model_dump())
-        ).raise_for_status()
-        handle = await begin_billing(system, project, period)
-        await approve_when_asked(handle)
-        await wait_for_stage(handle, "marking_billed")
-        # An operator terminates the run while Kantata is refusing the billed marks.
-        await handle.terminate("stopped by ops")
-        (await control.put(f"{system.sandboxes.kantata.url}/_sandbox/faults", json={})).raise_for_status()
+    await set_faults(
+        system.sandboxes.kantata.url, FaultConfig(server_error_rate=1.0, path_prefixes=("/api/v1/invoices",))
+    )
+    handle = await begin_billing(system, project, period)
+    await approve_when_asked(handle)
+    await wait_for_stage(handle, "marking_billed")
+    # An operator terminates the run while Kantata is refusing the billed marks.
+    await handle.terminate("stopped by ops")
+    await set_faults(system.sandboxes.kantata.url, FaultConfig())
     await log_approved(system, project, [TimeLog(person.user_id, second_day, ONE_DAY)])
 
     result: TimeToBillingResult = await (await begin_billing(system, project, period)).result()

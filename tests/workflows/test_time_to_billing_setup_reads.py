@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime
 
-import httpx
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
@@ -13,16 +12,11 @@ from temporalio.testing import WorkflowEnvironment
 from devstack.story import previous_period
 from sandboxes.faults import FaultConfig
 
-from ..support.system import System
+from ..support.system import System, set_faults
 from .conftest import prepared_story
 from .helpers import eventually, project_from_a_won_deal, start_billing
 
 SETUP_READS = ("read_project", "read_rate_card", "read_project_resources")
-
-
-async def _faults(sandbox_url: str, faults: FaultConfig) -> None:
-    async with httpx.AsyncClient() as http:
-        (await http.put(f"{sandbox_url}/_sandbox/faults", json=faults.model_dump())).raise_for_status()
 
 
 async def _resources_attempt(handle: WorkflowHandle) -> int:  # type: ignore[type-arg]
@@ -61,7 +55,7 @@ async def test_a_failing_team_read_is_retried_alone_while_project_and_rate_card_
     await story.log_and_approve_time(created.project_id, period, days=2)
     kantata = dev_system.sandboxes.kantata.url
     # The team read fails until we say so; the project and rate card reads are untouched.
-    await _faults(kantata, FaultConfig(server_error_rate=1.0, path_prefixes=("/api/v1/participations",)))
+    await set_faults(kantata, FaultConfig(server_error_rate=1.0, path_prefixes=("/api/v1/participations",)))
     handle = await start_billing(dev_system, created.project_id, period=period)
     try:
         await eventually(
@@ -69,7 +63,7 @@ async def test_a_failing_team_read_is_retried_alone_while_project_and_rate_card_
             seconds=90,
             what="the team read to fail three times",
         )
-        await _faults(kantata, FaultConfig())
+        await set_faults(kantata, FaultConfig())
 
         async def setup_done() -> bool:
             return set(SETUP_READS) <= (await _setup_activities(handle))[2]
@@ -81,7 +75,7 @@ async def test_a_failing_team_read_is_retried_alone_while_project_and_rate_card_
         assert attempts["read_project_resources"] >= 3
         assert scheduled["get_project_billing_setup"] == 0
     finally:
-        await _faults(kantata, FaultConfig())
+        await set_faults(kantata, FaultConfig())
         await handle.terminate("test finished")
 
 

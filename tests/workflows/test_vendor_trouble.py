@@ -27,7 +27,7 @@ from ledger.vocab import ExceptionStatus
 from runs.time_to_billing import TimeToBillingResult
 from sandboxes.faults import FaultConfig
 
-from ..support.system import Sandboxes, System, running_system
+from ..support.system import Sandboxes, System, running_system, set_faults
 from ..support.temporal import target_of
 from .helpers import eventually, project_from_a_won_deal, start_billing
 
@@ -47,12 +47,6 @@ async def system(dev_env: WorkflowEnvironment, tmp_path: Path, sandboxes: Sandbo
         settings_changes={"vendor_trouble_attempts": 3, "vendor_trouble_recheck_seconds": 0.5},
     ) as running:
         yield running
-
-
-async def _kantata_faults(system: System, faults: FaultConfig) -> None:
-    async with httpx.AsyncClient() as http:
-        url = f"{system.sandboxes.kantata.url}/_sandbox/faults"
-        (await http.put(url, json=faults.model_dump())).raise_for_status()
 
 
 def _vendor_items(system: System) -> list[ExceptionItem]:
@@ -100,7 +94,7 @@ async def test_a_vendor_outage_is_one_exception_shown_on_every_waiting_run_and_r
         await story.log_and_approve_time(project.project_id, period, days=1)
     assert _vendor_items(system) == []
 
-    await _kantata_faults(system, KANTATA_DOWN)
+    await set_faults(system.sandboxes.kantata.url, KANTATA_DOWN)
     run_a = await start_billing(system, first.project_id, period=period)
     item, record = await _incident(system, runs=1)
 
@@ -149,7 +143,7 @@ async def test_a_vendor_outage_is_one_exception_shown_on_every_waiting_run_and_r
     assert [found.id for found in _vendor_items(system)] == [item.id]
 
     # Kantata answers again: both runs go on to their invoices and ps-sync resolves the item itself.
-    await _kantata_faults(system, FaultConfig())
+    await set_faults(system.sandboxes.kantata.url, FaultConfig())
     for run, project in ((run_a, first), (run_b, second)):
         await story.approve_when_asked(run.id, project.project_id, period)
         billed: TimeToBillingResult = await story.result(run.id, TimeToBillingResult)
