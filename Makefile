@@ -36,8 +36,22 @@ imports: install
 unit: install
 	$(BIN)/pytest tests/unit -q
 
-test: lint typecheck imports
-	$(BIN)/pytest -q
+# The suite runs on PYTEST_WORKERS pytest-xdist processes (tests/support/parallel.py), one per core: with
+# more, each worker's time-skipping server falls behind its tests' long skips on two cores.
+# `make test PYTEST_WORKERS=0` runs it in one process. Tryton's install and template database (first run
+# only) are prepared while the static checks run, rather than by the first Tryton test with the other
+# workers waiting on it.
+PYTEST_WORKERS ?= 2
+TRYTON_PREPARE_LOG := .data/tryton-prepare.log
+
+test: install
+	@mkdir -p .data
+	@$(BIN)/python -m devstack.tryton $(if $(PSSYNC_TRYTON_HOME),--home $(PSSYNC_TRYTON_HOME)) prepare \
+		>$(TRYTON_PREPARE_LOG) 2>&1 & prepare=$$!; \
+	$(MAKE) --no-print-directory lint typecheck imports; checks=$$?; \
+	wait $$prepare || echo "note: preparing Tryton failed (see $(TRYTON_PREPARE_LOG)); its tests will say why"; \
+	test $$checks -eq 0
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 
 bench: install
 	$(BIN)/python -m bench

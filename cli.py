@@ -16,6 +16,7 @@ import worker
 from canonical import Money
 from config import Settings
 from domain.reconcile import render_table
+from domain.reconcile_payables import render_payables_table
 from ingress.__main__ import main as serve_ingress
 from ingress.account_mappings import (
     MappingProblem,
@@ -28,16 +29,18 @@ from ingress.approvals import ApprovalProblem, decide, read_pending
 from ingress.billing_actions import BILL_NOW_ROLES, BillNowProblem, bill_now
 from ingress.exceptions_api import ActionProblem, close_item, format_items, request_retry
 from ingress.identity import Identity, TokenRefused, verify_token
+from ingress.month_end import MonthEndProblem, close_period, format_close, remove_recognition, set_recognition
+from ingress.write_off_decisions import WriteOffProblem, read_followed, write_off
 from ledger.database import Database
 from ledger.errors import InvalidLedgerInput
 from ledger.repository import list_exceptions
-from runs import invoice_to_cash, time_to_billing
+from runs import time_to_billing
 from runs.client import connect_client
 from runs.exception_action import ExceptionActionResult
 from runs.reconciliation import ReconciliationInput
 from runs.reference_sync import ReferenceSyncInput
 from runs.schedules import apply_schedules
-from runs.starts import ensure_feed_poller, ensure_payment_pollers, signal_if_running
+from runs.starts import ensure_feed_poller, ensure_payment_pollers
 from workflows.reconciliation import Reconciliation
 from workflows.reference_sync import ReferenceSync
 
@@ -176,18 +179,55 @@ def cmd_write_off(args: argparse.Namespace) -> int:
         print(refused, file=sys.stderr)
         return 2
 
-    async def go() -> str | None:
+    async def go() -> int:
         client = await connect_client(settings)
-        wf_id = invoice_to_cash.workflow_id(args.erp, args.invoice_id)
-        request = invoice_to_cash.WriteOffRequest(actor=identity.actor, reason=args.reason)
-        return wf_id if await signal_if_running(client, wf_id, "write_off", request) else None
+        followed = await read_followed(client, args.erp, args.invoice_id)
+        summary = followed.summary
+        if summary is None or summary.amount_due.amount <= 0:
+            print(
+                f"invoice {args.invoice_id} ({followed.stage}) has nothing due to write off", file=sys.stderr
+            )
+            return 1
+        due = summary.amount_due
+        print(
+            f"invoice {summary.invoice_number} ({followed.stage}): {summary.total.amount} total, "
+            f"{summary.amount_paid.amount} paid, {summary.amount_credited.amount} credited, "
+            f"{due.amount} {due.currency} due"
+        )
+        # The write-off is of what was shown: the run refuses it if a payment changed the amount meanwhile.
+        if args.amount is not None:
+            if not _total_matches(args.amount, due):
+                print(
+                    f"--amount {args.amount} is not the amount due {due.amount} {due.currency}: "
+                    "nothing written off",
+                    file=sys.stderr,
+                )
+                return 1
+        elif not args.yes:
+            print(
+                f"to write it off, repeat with --amount {due.amount} (or --yes after reading it)",
+                file=sys.stderr,
+            )
+            return 2
+        wf_id, accepted = await write_off(
+            client,
+            erp=args.erp,
+            invoice_id=args.invoice_id,
+            by=identity,
+            reason=args.reason,
+            expected_due=due,
+        )
+        print(
+            f"write-off of {accepted.amount_due.amount} {accepted.amount_due.currency} on invoice "
+            f"{accepted.invoice_number} requested by {accepted.requested_by}: {wf_id}"
+        )
+        return 0
 
-    wf_id = asyncio.run(go())
-    if wf_id is None:
-        print(f"no invoice followed by a running {invoice_to_cash.workflow_id(args.erp, args.invoice_id)}")
+    try:
+        return asyncio.run(go())
+    except WriteOffProblem as problem:
+        print(problem, file=sys.stderr)
         return 1
-    print(f"write-off requested by {identity.actor}: {wf_id}")
-    return 0
 
 
 def cmd_bill_now(args: argparse.Namespace) -> int:
@@ -322,8 +362,15 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         )
         print(render_table(result.rows))
         print()
+        if result.payables_rows:
+            print("Supplier bills:")
+            print(render_payables_table(result.payables_rows))
+            print()
         if result.in_agreement:
-            print(f"{result.period}: PSA, ERP and ledger agree ({len(result.rows)} projects)")
+            print(
+                f"{result.period}: PSA, ERP and ledger agree ({len(result.rows)} projects, "
+                f"{sum(row.erp_bills for row in result.payables_rows)} supplier bills)"
+            )
         else:
             print(f"{result.period}: {len(result.differences)} differences, raised as exceptions:")
             for difference in result.differences:
@@ -418,6 +465,54 @@ def cmd_accounts_change(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_close(args: argparse.Namespace) -> int:
+    settings = _stack_settings()
+
+    async def go() -> int:
+        client = await connect_client(settings)
+        try:
+            result = await close_period(client, settings, legal_entity=args.entity, period=args.period)
+        except MonthEndProblem as problem:
+            print(problem, file=sys.stderr)
+            return 2
+        print(format_close(result))
+        return 1 if any(p.outcome != "posted" for p in result.postings) else 0
+
+    return asyncio.run(go())
+
+
+def cmd_recognition(args: argparse.Namespace) -> int:
+    settings = _stack_settings()
+    try:
+        identity = _identity(args, settings, "finance", doing="change how revenue is recognised")
+    except CliRefused as refused:
+        print(refused, file=sys.stderr)
+        return 2
+    database = Database.from_url(settings.database_url)
+    try:
+        if args.recognition_command == "set":
+            record = set_recognition(
+                database,
+                settings,
+                project_id=args.project,
+                budget_hours=args.budget_hours,
+                actor=identity.actor,
+            )
+            print(
+                f"project {record.project_id}: percentage of completion against {record.budget_hours} budget "
+                f"hours, set by {identity.actor}"
+            )
+        else:
+            remove_recognition(database, settings, project_id=args.project, actor=identity.actor)
+            print(f"project {args.project}: recognised by milestone acceptance again, by {identity.actor}")
+    except MonthEndProblem as problem:
+        print(problem, file=sys.stderr)
+        return 1
+    finally:
+        database.dispose()
+    return 0
+
+
 def cmd_schedules_apply(args: argparse.Namespace) -> int:
     settings = _stack_settings()
 
@@ -457,10 +552,12 @@ def build_parser() -> argparse.ArgumentParser:
         decide_.set_defaults(func=cmd_decide)
 
     write_off = commands.add_parser("write-off", help="write off what is still due on a followed invoice")
-    write_off.add_argument("erp", help="xero or tryton")
+    write_off.add_argument("erp", help="the ERP that holds the invoice: xero, tryton or netsuite")
     write_off.add_argument("invoice_id", help="the ERP's invoice id")
     write_off.add_argument("--token", help=token_help)
-    write_off.add_argument("--reason", required=True)
+    write_off.add_argument("--reason", required=True, help="written on the credit note")
+    write_off.add_argument("--amount", help="the amount due you expect, e.g. 1234.50 or '1234.50 GBP'")
+    write_off.add_argument("--yes", action="store_true", help="write off the amount shown, without --amount")
     write_off.set_defaults(func=cmd_write_off)
 
     bill = commands.add_parser(
@@ -525,7 +622,7 @@ def build_parser() -> argparse.ArgumentParser:
     account_list = account_commands.add_parser("list", help="the rules, checked against the synced charts")
     account_list.add_argument("--entity", help="one legal entity's rules")
     account_list.set_defaults(func=cmd_accounts_list)
-    kinds = "role, service, expense_category, milestone or retainer"
+    kinds = "role, service, expense_category, milestone, retainer or journal (month-end's account roles)"
     for name, text in (("set", "create or replace a rule"), ("remove", "remove a rule")):
         change = account_commands.add_parser(name, help=text)
         change.add_argument("entity", help="the legal entity code, e.g. UK")
@@ -534,8 +631,33 @@ def build_parser() -> argparse.ArgumentParser:
         change.add_argument("--token", help="your signed token (default: $PSSYNC_TOKEN); finance")
         if name == "set":
             change.add_argument("--account", required=True, help="the account code lines book to")
-            change.add_argument("--cost-account", help="expense categories: the cost account bills book to")
+            change.add_argument(
+                "--cost-account",
+                help="expense categories and roles: the cost account bills (for expenses, for "
+                "subcontracted time) book to",
+            )
         change.set_defaults(func=cmd_accounts_change)
+
+    close = commands.add_parser(
+        "close", help="month-end close of an entity's period: posts revenue, WIP and labour-cost journals"
+    )
+    close.add_argument("--entity", required=True, help="the legal entity code, e.g. UK")
+    close.add_argument("--period", required=True, help="YYYY-MM")
+    close.set_defaults(func=cmd_close)
+
+    recognition = commands.add_parser(
+        "recognition", help="fixed fees: percentage of completion against budget hours, else by milestone"
+    )
+    recognition_commands = recognition.add_subparsers(dest="recognition_command", required=True)
+    recognition_set = recognition_commands.add_parser("set", help="recognise by hours against a budget")
+    recognition_set.add_argument("project", help="the PSA project id")
+    recognition_set.add_argument("--budget-hours", required=True, help="the hours the fee is budgeted for")
+    recognition_set.add_argument("--token", help="your signed token (default: $PSSYNC_TOKEN); finance")
+    recognition_set.set_defaults(func=cmd_recognition)
+    recognition_remove = recognition_commands.add_parser("remove", help="back to milestone acceptance")
+    recognition_remove.add_argument("project", help="the PSA project id")
+    recognition_remove.add_argument("--token", help="your signed token (default: $PSSYNC_TOKEN); finance")
+    recognition_remove.set_defaults(func=cmd_recognition)
 
     schedules = commands.add_parser("schedules", help="the Temporal Schedules ps-sync runs by")
     schedule_commands = schedules.add_subparsers(dest="schedules_command", required=True)

@@ -22,13 +22,17 @@ from temporalio.worker import Worker
 
 from activities.alerts import AlertActivities
 from activities.billing_starter import StarterActivities
+from activities.contract_amendment import AmendmentActivities
 from activities.crm import CrmActivities
 from activities.erp import ErpActivities
 from activities.erp_router import ErpRouter
 from activities.exceptions import ExceptionActivities, RetryContext
 from activities.invoice_nudges import InvoiceNudgeActivities
 from activities.ledger import LedgerActivities
+from activities.month_end import MonthEndActivities
+from activities.month_end_posting import MonthEndPostingActivities
 from activities.payables import PayablesActivities
+from activities.payables_reconciliation import PayablesReconciliationActivities
 from activities.payables_starter import PayablesStarterActivities
 from activities.psa import PsaActivities
 from activities.reconciliation import ReconciliationActivities
@@ -45,8 +49,10 @@ from observability.metrics import runtime_with_metrics
 from observability.run_metrics import RunMetricsInterceptor
 from runs.client import connect_client
 from workflows.alert_scan import AlertScan
+from workflows.contract_amendment import ContractAmendment
 from workflows.exceptions import ExceptionAction
 from workflows.invoice_to_cash import InvoiceToCash
+from workflows.month_end_close import MonthEndClose
 from workflows.opportunity_to_project import OpportunityToProject
 from workflows.payables import Payables
 from workflows.payables_scan import PayablesScan
@@ -58,6 +64,7 @@ from workflows.time_to_billing import TimeToBilling
 
 WORKFLOWS: Sequence[type] = (
     OpportunityToProject,
+    ContractAmendment,
     TimeToBilling,
     InvoiceToCash,
     PsaFeedPoller,
@@ -68,6 +75,7 @@ WORKFLOWS: Sequence[type] = (
     AlertScan,
     Payables,
     PayablesScan,
+    MonthEndClose,
 )
 
 log = structlog.get_logger("worker")
@@ -179,10 +187,12 @@ def activities_for(
     psa = PsaActivities(connectors.psa, database)
     erp = ErpActivities(connectors.erps, database)
     ledger = LedgerActivities(database)
+    amendments = AmendmentActivities(connectors.psa, database)
     starter = StarterActivities(client, settings.task_queue)
     nudges = InvoiceNudgeActivities(client)
     reference = ReferenceActivities(connectors.erps, connectors.psa, database)
     reconciliation = ReconciliationActivities(connectors.psa, connectors.erps, database)
+    payables_reconciliation = PayablesReconciliationActivities(connectors.psa, connectors.erps, database)
     exceptions = ExceptionActivities(
         RetryContext(
             client=client,
@@ -198,6 +208,8 @@ def activities_for(
     alerts = AlertActivities(database, client, settings)
     payables = PayablesActivities(connectors.psa, connectors.erps, database)
     payables_starter = PayablesStarterActivities(client, connectors.psa, settings.task_queue)
+    month_end = MonthEndActivities(connectors.psa, connectors.erps, database)
+    month_end_posting = MonthEndPostingActivities(connectors.erps, database)
     return [
         crm.fetch_opportunity,
         crm.write_back_ids,
@@ -228,12 +240,16 @@ def activities_for(
         ledger.load_project_contract,
         ledger.mark_posting_billed,
         ledger.billing_history,
+        amendments.load_contract_versions,
+        amendments.save_contract_version,
+        amendments.amend_psa_project,
         starter.start_billing,
         nudges.nudge_invoice_runs,
         reference.sync_erp_reference,
         reference.sync_psa_resources,
         reconciliation.reconciliation_scope,
         reconciliation.gather_evidence,
+        payables_reconciliation.gather_payables_evidence,
         exceptions.load_exception,
         exceptions.apply_exception_fix,
         exceptions.retry_exception_process,
@@ -243,14 +259,22 @@ def activities_for(
         alerts.record_alert_incidents,
         alerts.send_alerts,
         payables.read_supplier_expenses,
+        payables.read_subcontracted_time,
         payables.load_cost_accounts,
         payables.ensure_supplier,
         payables.post_bill,
         payables.get_bill_status,
         payables.mark_expenses_on_bill,
         payables.mark_expenses_reimbursed,
+        payables.mark_time_on_bill,
+        payables.mark_time_paid,
         payables.resolve_exceptions,
         payables_starter.start_payables_runs,
+        month_end.month_end_scope,
+        month_end.close_projects,
+        month_end.save_positions,
+        month_end.push_month_end_financials,
+        month_end_posting.post_month_end_journal,
     ]
 
 

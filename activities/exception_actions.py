@@ -11,6 +11,10 @@ correction is applied and a retry is made:
   (a posting the ERP refused), or starts a new run when none is running.
 - reconciliation, reference_sync: a retry runs the check again for the same scope; it settles (resolves)
   what is no longer different, or raises it again.
+- month_end: a retry closes the entity's period again (joining a close already running): what now posts
+  is posted as the difference, and what is right now is resolved.
+- contract_amendment: a retry starts a new amendment run that reads the changed deal and what is invoiced
+  afresh (after a credit note, or a correction of the deal in the CRM).
 - payables: a retry tells the supplier's run for the period to read the PSA again (signal-with-start), so
   a fixed expense goes on a bill; the bill resolves the item.
 """
@@ -31,6 +35,8 @@ from canonical import LegalEntity
 from canonical.reference import OpportunityFix
 from connectors.roles import CrmConnector, OpportunityEditor
 from ledger.records import ExceptionItem
+from runs.contract_amendment import ContractAmendmentInput
+from runs.month_end_close import MonthEndCloseInput
 from runs.opportunity_to_project import OpportunityToProjectInput
 from runs.opportunity_to_project import workflow_id as opportunity_to_project_id
 from runs.payables import ExpensesApproved, PayablesInput, start_payables
@@ -39,7 +45,9 @@ from runs.reference_sync import ReferenceSyncInput
 from runs.starts import (
     restart_opportunity_to_project,
     signal_retry,
+    start_amendment_run,
     start_billing,
+    start_month_end_close,
     start_reconciliation,
     start_reference_sync,
 )
@@ -213,6 +221,21 @@ async def _rerun_reconciliation(
     )
 
 
+async def _rerun_month_end(ctx: RetryContext, item: ExceptionItem, request: RetryRequest) -> RetryOutcome:
+    entity, period = str(item.record["legal_entity"]), str(item.record["period"])
+    handle = await start_month_end_close(
+        ctx.client,
+        task_queue=ctx.task_queue,
+        input=MonthEndCloseInput(legal_entity=entity, period=period, psa=ctx.psa),
+    )
+    return RetryOutcome(
+        state="started",
+        workflow_id=handle.id,
+        run_id=handle.result_run_id,
+        detail=f"closing {entity} {period} again",
+    )
+
+
 async def _rerun_reference_sync(
     ctx: RetryContext, item: ExceptionItem, request: RetryRequest
 ) -> RetryOutcome:
@@ -250,12 +273,35 @@ async def _retry_payables(ctx: RetryContext, item: ExceptionItem, request: Retry
     )
 
 
+async def _reconsider_amendment(
+    ctx: RetryContext, item: ExceptionItem, request: RetryRequest
+) -> RetryOutcome:
+    """A new amendment run reads the deal and what is invoiced afresh: after a credit note, or once the deal
+    was corrected in the CRM, the change is applied (or refused again, onto the same item)."""
+    crm, opportunity_id = str(item.record["crm"]), str(item.record["opportunity_id"])
+    asked_by = request.action_workflow_id or request.actor
+    wf_id = await start_amendment_run(
+        ctx.client,
+        task_queue=ctx.task_queue,
+        input=ContractAmendmentInput(
+            crm=crm,
+            opportunity_id=opportunity_id,
+            notification_id=f"retry:{item.id}:{asked_by}",
+            psa=ctx.psa,
+            entities=ctx.entities,
+        ),
+    )
+    return RetryOutcome(state="started", workflow_id=wf_id, detail="reading the changed deal again")
+
+
 PROCESS_ACTIONS: dict[str, ProcessActions] = {
+    "contract_amendment": ProcessActions(retry=_reconsider_amendment),
     "opportunity_to_project": ProcessActions(
         retry=_retry_opportunity, fix_model=OpportunityFix, apply_fix=_fix_opportunity
     ),
     "time_to_billing": ProcessActions(retry=_retry_billing),
     "reconciliation": ProcessActions(retry=_rerun_reconciliation),
+    "month_end": ProcessActions(retry=_rerun_month_end),
     "reference_sync": ProcessActions(retry=_rerun_reference_sync),
     "payables": ProcessActions(retry=_retry_payables),
 }

@@ -10,9 +10,11 @@ from temporalio import activity
 
 from activities.billing_latency import note_billing_latency
 from canonical import ExceptionOwner, ProjectContract
+from canonical.contract_versions import ContractVersion
 from domain.account_mapping import AccountMap
 from domain.billing_policy import BillingHistory, PriorPosting
 from ledger.account_mapping import account_rules
+from ledger.contract_versions import contract_versions
 from ledger.contracts import get_contract, save_contract
 from ledger.database import Database
 from ledger.repository import (
@@ -81,7 +83,10 @@ class LoadContractInput(BaseModel):
 
 class LoadContractResult(BaseModel):
     model_config = ConfigDict(frozen=True)
+    # The latest version: what the project is billed under from its version's date on.
     contract: ProjectContract | None
+    # Every version, oldest first, once the contract was amended; () in runs recorded before versions.
+    versions: tuple[ContractVersion, ...] = ()
 
 
 class MarkPostingBilledInput(BaseModel):
@@ -179,7 +184,9 @@ class LedgerActivities:
     def load_project_contract(self, input: LoadContractInput) -> LoadContractResult:
         with self._db.session() as session:
             contract = get_contract(session, psa=input.psa, project_id=input.project_id)
-        return LoadContractResult(contract=contract)
+            versions = contract_versions(session, psa=input.psa, project_id=input.project_id)
+        # Only an amended contract has more than the one version billing already reads as `contract`.
+        return LoadContractResult(contract=contract, versions=versions if len(versions) > 1 else ())
 
     @activity.defn
     def billing_history(self, input: BillingHistoryInput) -> BillingHistoryResult:

@@ -1,5 +1,6 @@
-"""Payables activities: what a supplier is owed in the PSA, its supplier record and bills in the ERP of the
-entity, and the PSA's marks that an expense is on a bill and reimbursed.
+"""Payables activities: what a supplier is owed in the PSA (expenses, and subcontracted time at its cost
+rate), its supplier record and bills in the ERP of the entity, and the PSA's marks that an expense or time
+entry is on a bill and paid.
 
 Thin adapters: the Payables workflow decides. A connector that does not offer payables (`PsaPayables`,
 `ErpPayables`) fails the activity at once as `NotConfigured`, which the workflow turns into an exception.
@@ -17,11 +18,16 @@ from activities.erp_router import ErpRouter
 from activities.errors import connector_errors
 from activities.keepalive import heartbeating
 from canonical import Period
-from canonical.payables import Bill, BillStatus, PayableExpense, PostedBill, Supplier
+from canonical.dimensions import DimensionValue
+from canonical.money import RoundingRule
+from canonical.payables import Bill, BillStatus, PayableExpense, PostedBill, SubcontractedTime, Supplier
 from connectors.roles import ErpPayables, PsaConnector, PsaPayables
 from domain.account_mapping import AccountMap, AccountRule
-from domain.payables import supplier_for
+from domain.erp_rounding import rounding_rule
+from domain.payables import supplier_for, vendor_supplier
 from ledger.account_mapping import account_rules
+from ledger.bill_postings import record_posted_bill
+from ledger.contracts import get_contract
 from ledger.database import Database
 from ledger.exception_queue import resolve_by_dedupe_key
 from ledger.reference import AccountRecord, list_accounts
@@ -36,6 +42,17 @@ class OwedExpense(BaseModel):
     model_config = ConfigDict(frozen=True)
     expense: PayableExpense
     legal_entity: str | None
+    # The project's ERP dimensions (from its contract); none for a project made before ERP projects were.
+    dimensions: tuple[DimensionValue, ...] = ()
+
+
+class OwedTime(BaseModel):
+    """Subcontracted time with the legal entity of its project and the project's ERP dimensions."""
+
+    model_config = ConfigDict(frozen=True)
+    entry: SubcontractedTime
+    legal_entity: str | None
+    dimensions: tuple[DimensionValue, ...] = ()
 
 
 class ReadSupplierExpensesInput(BaseModel):
@@ -50,6 +67,18 @@ class ReadSupplierExpensesResult(BaseModel):
     expenses: tuple[OwedExpense, ...]
 
 
+class ReadSubcontractedTimeInput(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    period: str
+    supplier_key: str
+
+
+class ReadSubcontractedTimeResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    supplier: Supplier | None
+    time: tuple[OwedTime, ...]
+
+
 class LoadCostAccountsInput(BaseModel):
     model_config = ConfigDict(frozen=True)
     legal_entity: str
@@ -59,6 +88,8 @@ class LoadCostAccountsResult(BaseModel):
     model_config = ConfigDict(frozen=True)
     erp: str
     accounts: AccountMap | None
+    # How the entity's ERP stores and rounds a line, for lines priced from hours (subcontracted time).
+    rounding: RoundingRule | None = None
 
 
 class EnsureSupplierInput(BaseModel):
@@ -108,6 +139,17 @@ class MarkExpensesResult(BaseModel):
     marked: int
 
 
+class MarkTimeInput(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    time_entry_ids: tuple[str, ...]
+    bill_number: str
+
+
+class MarkTimeResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    marked: int
+
+
 class ResolveExceptionsInput(BaseModel):
     model_config = ConfigDict(frozen=True)
     dedupe_keys: tuple[str, ...]
@@ -149,13 +191,57 @@ class PayablesActivities:
         async with connector_errors(), heartbeating():
             async for page in psa.payable_expenses(period):
                 found.extend(e for e in page.items if supplier_for(psa.system, e).key == input.supplier_key)
-            entities: dict[str, str | None] = {}
-            for project_id in sorted({e.project_id for e in found}):
-                entities[project_id] = (await self._psa.get_project(project_id)).legal_entity
+            projects = await self._projects({e.project_id for e in found})
         return ReadSupplierExpensesResult(
             supplier=supplier_for(psa.system, found[0]) if found else None,
-            expenses=tuple(OwedExpense(expense=e, legal_entity=entities[e.project_id]) for e in found),
+            expenses=tuple(
+                OwedExpense(
+                    expense=e, legal_entity=projects[e.project_id][0], dimensions=projects[e.project_id][1]
+                )
+                for e in found
+            ),
         )
+
+    @activity.defn
+    async def read_subcontracted_time(self, input: ReadSubcontractedTimeInput) -> ReadSubcontractedTimeResult:
+        """The supplier's subcontractors' approved time of the period, each entry with its project's legal
+        entity and dimensions."""
+        psa = self._psa_payables()
+        period = Period(value=input.period)
+        found: list[SubcontractedTime] = []
+        async with connector_errors(), heartbeating():
+            async for page in psa.subcontracted_time(period):
+                found.extend(t for t in page.items if vendor_supplier(t.supplier).key == input.supplier_key)
+            projects = await self._projects({t.project_id for t in found})
+        return ReadSubcontractedTimeResult(
+            supplier=vendor_supplier(found[0].supplier) if found else None,
+            time=tuple(
+                OwedTime(
+                    entry=t, legal_entity=projects[t.project_id][0], dimensions=projects[t.project_id][1]
+                )
+                for t in found
+            ),
+        )
+
+    async def _projects(
+        self, project_ids: set[str]
+    ) -> dict[str, tuple[str | None, tuple[DimensionValue, ...]]]:
+        """Each project's legal entity (the PSA's) and ERP dimensions (its contract's, in the ledger)."""
+        entities: dict[str, str | None] = {}
+        for project_id in sorted(project_ids):
+            entities[project_id] = (await self._psa.get_project(project_id)).legal_entity
+
+        def dimensions() -> dict[str, tuple[DimensionValue, ...]]:
+            with self._db.session() as session:
+                found: dict[str, tuple[DimensionValue, ...]] = {}
+                for project_id in sorted(project_ids):
+                    contract = get_contract(session, psa=self._psa.system, project_id=project_id)
+                    erp_project = contract.erp_project if contract is not None else None
+                    found[project_id] = erp_project.dimensions if erp_project is not None else ()
+                return found
+
+        by_project = await asyncio.to_thread(dimensions)
+        return {project_id: (entities[project_id], by_project[project_id]) for project_id in entities}
 
     @activity.defn
     async def load_cost_accounts(self, input: LoadCostAccountsInput) -> LoadCostAccountsResult:
@@ -176,7 +262,9 @@ class PayablesActivities:
             # Only the accounts the rules name travel with the history: a chart can hold hundreds.
             chart={a.code: a.active for a in chart if a.code in named} if chart else None,
         )
-        return LoadCostAccountsResult(erp=erp.system, accounts=accounts if rules else None)
+        return LoadCostAccountsResult(
+            erp=erp.system, accounts=accounts if rules else None, rounding=rounding_rule(entity)
+        )
 
     @activity.defn
     async def ensure_supplier(self, input: EnsureSupplierInput) -> EnsureSupplierResult:
@@ -235,8 +323,12 @@ class PayablesActivities:
                         "number": posted.number,
                         "total": str(posted.total.amount),
                         "currency": posted.total.currency,
-                        "expenses": [line.expense_id for line in input.bill.lines],
+                        "expenses": [line.expense_id for line in input.bill.lines if line.expense_id],
+                        "time_entries": [i for line in input.bill.lines for i in line.time_entry_ids],
                     },
+                )
+                record_posted_bill(
+                    session, idempotency_key=input.idempotency_key, bill=input.bill, posted=posted
                 )
 
         await asyncio.to_thread(audit)
@@ -261,6 +353,20 @@ class PayablesActivities:
         async with connector_errors():
             await psa.mark_reimbursed(expense_ids=input.expense_ids, bill_number=input.bill_number)
         return MarkExpensesResult(marked=len(input.expense_ids))
+
+    @activity.defn
+    async def mark_time_on_bill(self, input: MarkTimeInput) -> MarkTimeResult:
+        psa = self._psa_payables()
+        async with connector_errors():
+            await psa.mark_time_on_bill(time_entry_ids=input.time_entry_ids, bill_number=input.bill_number)
+        return MarkTimeResult(marked=len(input.time_entry_ids))
+
+    @activity.defn
+    async def mark_time_paid(self, input: MarkTimeInput) -> MarkTimeResult:
+        psa = self._psa_payables()
+        async with connector_errors():
+            await psa.mark_time_paid(time_entry_ids=input.time_entry_ids, bill_number=input.bill_number)
+        return MarkTimeResult(marked=len(input.time_entry_ids))
 
     @activity.defn
     async def resolve_exceptions(self, input: ResolveExceptionsInput) -> ResolveExceptionsResult:

@@ -1,4 +1,5 @@
-"""Start (or nudge) the Payables runs a period needs: one per supplier owed expenses on no bill yet."""
+"""Start (or nudge) the Payables runs a period needs: one per supplier owed expenses or subcontracted time on
+no bill yet."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from activities.errors import connector_errors
 from activities.keepalive import heartbeating
 from canonical import Period
 from connectors.roles import PsaConnector, PsaPayables
-from domain.payables import supplier_for
+from domain.payables import supplier_for, vendor_supplier
 from runs.payables import ExpensesApproved, PayablesInput, start_payables
 
 
@@ -49,6 +50,11 @@ class PayablesStarterActivities:
                 for expense in page.items:
                     if expense.bill_number is None:
                         owed.setdefault(supplier_for(psa.system, expense).key, []).append(expense.id)
+            # A firm whose people logged time, and named on no expense, is owed a bill all the same.
+            async for time_page in psa.subcontracted_time(Period(value=input.period)):
+                for entry in time_page.items:
+                    if entry.bill_number is None:
+                        owed.setdefault(vendor_supplier(entry.supplier).key, [])
             started: list[str] = []
             # One at a time: a period's suppliers are few, and the server is not flooded with starts.
             for supplier_key, expense_ids in owed.items():

@@ -18,7 +18,7 @@ from activities.erp_router import ErpRouter
 from activities.errors import connector_errors
 from canonical import Period, ProjectContract
 from connectors.call_budget import background_calls
-from connectors.roles import ApprovedWorkSource, BookedInvoiceSource, PsaConnector
+from connectors.roles import ApprovedWorkSource, BookedInvoiceSource, ErpProjectBooks, PsaConnector
 from domain.account_mapping import AccountMap
 from domain.reconcile import (
     BookedLineFacts,
@@ -129,6 +129,8 @@ class ReconciliationActivities:
                 non_retryable=True,
             )
         period = Period(value=input.period)
+        # Only what the ERP books on a line is compared: Xero tracks the entity's chosen two dimensions.
+        tracked = erp.booked_dimensions(entity) if isinstance(erp, ErpProjectBooks) else None
 
         def mapping() -> AccountMap | None:
             with self._db.session(read_only=True) as session:
@@ -200,6 +202,7 @@ class ReconciliationActivities:
                     accounts=accounts,
                     service_code=contract.service_code if contract is not None else None,
                     dimensions=_dimensions_of(contract),
+                    tracked_dimensions=tracked,
                 )
             )
             activity.heartbeat([e.model_dump(mode="json") for e in gathered])

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from canonical.dimensions import Dimension
 from canonical.money import LineRounding, Money
+
+# Xero allows two active tracking categories per organisation: an entity booked in Xero tracks two of the
+# dimensions at most, and by default the ones every line has.
+MAX_TRACKED_DIMENSIONS = 2
+DEFAULT_TRACKED_DIMENSIONS: tuple[Dimension, ...] = ("project", "customer")
 
 
 class Address(BaseModel):
@@ -90,6 +96,14 @@ class LegalEntity(BaseModel):
         description="largest difference between the ERP's booked net total and ours that is accepted, "
         "in the entity's currency; None or zero: exact",
     )
+    # Where the ERP has room for only some dimensions (Xero's two tracking categories), the ones it tracks;
+    # a firm that reports by practice rather than customer sets ("project", "practice"). An ERP with room
+    # for every dimension (Tryton's analytic roots) books them all and does not read this.
+    tracked_dimensions: tuple[Dimension, ...] = Field(
+        default=DEFAULT_TRACKED_DIMENSIONS,
+        description="the dimensions an ERP with limited room tracks (Xero: one or two of project, customer, "
+        "practice)",
+    )
 
     @model_validator(mode="after")
     def _tolerance_in_entity_currency(self) -> LegalEntity:
@@ -98,5 +112,16 @@ class LegalEntity(BaseModel):
             raise ValueError(
                 f"booking_tolerance of entity {self.code} must be a non-negative amount in {self.currency}, "
                 f"got {tolerance}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _tracked_dimensions_fit_xero(self) -> LegalEntity:
+        tracked = self.tracked_dimensions
+        if not tracked or len(tracked) > MAX_TRACKED_DIMENSIONS or len(set(tracked)) != len(tracked):
+            raise ValueError(
+                f"tracked_dimensions of entity {self.code} must name one or two different dimensions of "
+                f"project, customer, practice (Xero tracks at most {MAX_TRACKED_DIMENSIONS} categories), "
+                f"got {list(tracked)}"
             )
         return self

@@ -8,8 +8,9 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from canonical.dimensions import DimensionValue
 from canonical.enums import InvoiceState
-from canonical.money import Money
+from canonical.money import ExactDecimal, Money
 
 
 class PayableExpense(BaseModel):
@@ -36,6 +37,30 @@ class PayableExpense(BaseModel):
     reimbursed: bool = False
 
 
+class SubcontractedTime(BaseModel):
+    """Approved time a subcontractor logged: what the subcontracting firm (`supplier`) bills the firm, at the
+    person's cost rate when the time was logged (None when the PSA held no cost rate in the project's
+    currency)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    project_id: str
+    person_id: str
+    person_name: str
+    # The subcontracting firm's name, as the PSA holds it on the person.
+    supplier: str = Field(min_length=1)
+    role: str | None = None
+    date: date
+    minutes: int = Field(ge=0)
+    # The project's currency: the currency the time is costed (and billed) in.
+    currency: str
+    cost_rate: Money | None
+    # The ERP bill number the entry was put on, and whether that bill has been paid.
+    bill_number: str | None = None
+    paid: bool = False
+
+
 class Supplier(BaseModel):
     """Who a bill is owed to. `key` is ours and stable (`person:{psa}:{id}` or `vendor:{name}`): the ERP's
     contact carries it, so the same supplier is found again instead of created twice."""
@@ -48,13 +73,35 @@ class Supplier(BaseModel):
 
 
 class BillLine(BaseModel):
+    """One line of a bill: an expense (quantity 1 at its amount) or a subcontractor's time on one project at
+    one cost rate (quantity the hours as the ERP stores them, `unit_price` the cost rate). `amount` is what
+    the ERP books for the line, rounded once as it rounds (domain.payables computes it)."""
+
     model_config = ConfigDict(frozen=True)
 
     description: str
     amount: Money
     account_code: str
     # The PSA expense the line pays for; its receipt is referenced in the description.
-    expense_id: str
+    expense_id: str | None = None
+    # The PSA time entries the line pays for (subcontracted time).
+    time_entry_ids: tuple[str, ...] = ()
+    quantity: ExactDecimal = Decimal(1)
+    # None: the line's amount is its unit price (an expense).
+    unit_price: Money | None = None
+    # The project the cost is for, in the booking ERP's keys (canonical.dimensions).
+    dimensions: tuple[DimensionValue, ...] = ()
+
+    @property
+    def unit_amount(self) -> Money:
+        return self.unit_price if self.unit_price is not None else self.amount
+
+    @property
+    def source_ids(self) -> tuple[str, ...]:
+        """What the line pays for, as the bill's key counts it: expense ids, and time entries as `time:{id}`
+        so that an expense and a time entry can never be taken for one another."""
+        expense = (self.expense_id,) if self.expense_id is not None else ()
+        return expense + tuple(f"time:{entry_id}" for entry_id in self.time_entry_ids)
 
 
 class Bill(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -39,6 +39,10 @@ class Opportunity(BaseModel):
     project_manager: str | None = None
     psa_project_id: str | None = None
     erp_customer_id: str | None = None
+    # The CRM's modification stamp when read (Salesforce SystemModstamp): names a change to a won deal.
+    modified_at: datetime | None = None
+    # The day a change order takes effect, when the deal says; None: the day the change arrived.
+    amendment_effective_date: date | None = None
 
 
 class Resource(BaseModel):
@@ -152,6 +156,8 @@ class ProjectSpec(BaseModel):
     milestones: tuple[str, ...] = ()
     # The PSA rate card set the service is staffed at; None means the account's default set.
     rate_card_set: str | None = None
+    # The firm's practice (service line) the service belongs to, set on the new PSA project; None: none.
+    practice: str | None = None
 
 
 class Project(BaseModel):
@@ -169,6 +175,8 @@ class Project(BaseModel):
     tasks: tuple[Task, ...] = Field(default=())
     milestones: tuple[Milestone, ...] = Field(default=())
     project_manager: str | None = Field(default=None, description="the project lead's name in the PSA")
+    # The practice (service line) the PSA files the project under; None: the PSA keeps none for it.
+    practice: str | None = None
 
 
 class ProjectContract(BaseModel):
@@ -190,3 +198,5 @@ class ProjectContract(BaseModel):
     service_code: str | None = None
     # The project's side of the ERP's books, made at closed-won: the dimensions its invoice lines carry.
     erp_project: ErpProject | None = None
+    # The deal's amount the PSA project is budgeted at; None: recorded before budgets were kept here.
+    budget: Money | None = None

@@ -7,7 +7,7 @@ A new vendor plugs in by implementing one of these and passing that role's contr
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
@@ -37,9 +37,14 @@ from canonical import (
     Resource,
     TimeEntry,
 )
-from canonical.dimensions import ErpProject, ErpProjectSpec
-from canonical.payables import Bill, BillStatus, PayableExpense, PostedBill, Supplier
+from canonical.booked_bills import BookedBill
+from canonical.contract_versions import AmendedProject, ProjectAmendment
+from canonical.dimensions import Dimension, ErpProject, ErpProjectSpec
+from canonical.journals import BookedJournal, Journal, PostedJournal
+from canonical.payables import Bill, BillStatus, PayableExpense, PostedBill, SubcontractedTime, Supplier
+from canonical.project_financials import ProjectFinancials
 from canonical.reference import BookedInvoice, Employee, ErpReferenceData, OpportunityFix
+from canonical.worked_time import CostedTimeEntry
 from connectors.paging import Page
 
 
@@ -221,9 +226,11 @@ class ErpProjectBooks(Protocol):
 
     What an implementation must do:
     - `ensure_erp_project` finds, else creates, the project's side of the ERP's books for `spec` and returns
-      it with exactly two dimension values, `project` and `customer`, in the ERP's own keys
-      (`DimensionValue.code`): the same call again (same `spec.project_code`) returns the same project and
-      the same codes and creates nothing; two projects of one customer share its customer value. A value
+      it with its dimension values in the ERP's own keys (`DimensionValue.code`): `project` and `customer`,
+      and `practice` when `spec.practice` is set, less those the ERP has no room for (Xero tracks the
+      entity's `tracked_dimensions` only). The same call again (same `spec.project_code`) returns the same
+      project and the same codes and creates nothing; two projects of one customer share its customer
+      value, two projects of one practice its practice value. A value
       the ERP cannot hold (a name too long, a dimension it has no room for) is `Rejected` with field errors
       saying what finance must change in the ERP; a customer the ERP does not know is `NotFound`.
     - `post_invoice` books each line's `InvoiceLine.dimensions` (codes as returned here) on that line, and
@@ -234,6 +241,10 @@ class ErpProjectBooks(Protocol):
     system: str
 
     async def ensure_erp_project(self, spec: ErpProjectSpec, *, entity: LegalEntity) -> ErpProject: ...
+
+    def booked_dimensions(self, entity: LegalEntity) -> tuple[Dimension, ...] | None:
+        """The dimensions the ERP books on the entity's lines; None: every one the project carries."""
+        ...
 
 
 # --- Optional capabilities: small protocols a connector offers besides its role. ---------------------------
@@ -255,6 +266,16 @@ class BookedInvoiceSource(Protocol):
     system: str
 
     async def booked_invoices(self, reference_prefix: str) -> list[BookedInvoice]: ...
+
+
+@runtime_checkable
+class BookedBillSource(Protocol):
+    """An ERP that lists the supplier bills whose reference starts with a prefix, with their lines, voided
+    ones included (reconciliation decides what a void means)."""
+
+    system: str
+
+    async def booked_bills(self, reference_prefix: str) -> list[BookedBill]: ...
 
 
 @runtime_checkable
@@ -280,6 +301,34 @@ class ApprovedWorkSource(Protocol):
     def approved_expenses(
         self, project_id: str, period: Period, *, cursor: str | None = None
     ) -> AsyncIterator[Page[Expense]]: ...
+
+
+@runtime_checkable
+class MonthEndWorkSource(Protocol):
+    """A PSA month-end values a project from: its approved time to a day, billable or not, billed or not, with
+    bill and cost rates as the PSA held them when logged; and every milestone with its completion day."""
+
+    system: str
+
+    def worked_time(
+        self, project_id: str, through: date, *, cursor: str | None = None
+    ) -> AsyncIterator[Page[CostedTimeEntry]]: ...
+
+    async def project_milestones(self, project_id: str) -> list[Milestone]: ...
+
+    async def push_month_end_financials(self, project_id: str, financials: ProjectFinancials) -> bool:
+        """Show month-end's figures to date on the project; idempotent. False: the PSA account keeps no
+        place for them (nothing written)."""
+        ...
+
+
+@runtime_checkable
+class PsaProjectAmender(Protocol):
+    """A PSA whose project budget and milestones ps-sync may change when the deal's contract is amended."""
+
+    system: str
+
+    async def amend_project(self, amendment: ProjectAmendment) -> AmendedProject: ...
 
 
 @runtime_checkable
@@ -314,6 +363,21 @@ class PsaPayables(Protocol):
         """Record that the bill holding the expenses is paid; idempotent."""
         ...
 
+    def subcontracted_time(
+        self, period: Period, *, cursor: str | None = None
+    ) -> AsyncIterator[Page[SubcontractedTime]]:
+        """Approved time dated within the period of members who work for a supplier (a subcontracting
+        firm), at the cost rate the PSA held when it was logged, on a bill yet or not, page by page."""
+        ...
+
+    async def mark_time_on_bill(self, *, time_entry_ids: Sequence[str], bill_number: str) -> None:
+        """Record that the time entries are on the ERP bill; as `mark_on_bill`."""
+        ...
+
+    async def mark_time_paid(self, *, time_entry_ids: Sequence[str], bill_number: str) -> None:
+        """Record that the bill holding the time entries is paid; idempotent."""
+        ...
+
 
 @runtime_checkable
 class ErpPayables(Protocol):
@@ -342,3 +406,35 @@ class ErpPayables(Protocol):
     async def pay_bill(
         self, bill_id: str, amount: Money, *, reference: str, idempotency_key: str
     ) -> Payment: ...
+
+
+@runtime_checkable
+class ErpJournals(Protocol):
+    """The ERP role's journals: what month-end posts to each legal entity's books (revenue recognition, WIP
+    accruals and their reversals, labour cost). Kept as a protocol of its own while ERP connectors are being
+    added, so one that does not offer journals yet still serves the rest of the role.
+
+    - `post_journal` creates and posts the journal in `entity`'s books, each line on its account with its
+      dimensions and a description naming its ledger source. A retry with the same key, or any later call
+      for a journal whose `Journal.reference` the ERP already holds, returns that journal and creates
+      nothing. A journal the ERP cannot book is `Rejected` with the ERP's own words: one dated in a closed
+      or locked period (for finance to reopen it or to date the journal elsewhere), a line on an account or
+      a dimension value the ERP does not hold.
+    - `find_journal` is the journal carrying the reference, if the ERP holds one (a voided one only when
+      nothing live carries it); several live ones is a `Conflict`.
+    - `get_journal` reads a journal back with its lines as booked: account, signed amount, dimensions.
+    - `booked_journals` lists the journals whose reference starts with a prefix, with their lines, voided
+      ones included: what a re-run of a period compares with to post only the difference.
+    """
+
+    system: str
+
+    async def post_journal(
+        self, journal: Journal, *, entity: LegalEntity, idempotency_key: str
+    ) -> PostedJournal: ...
+
+    async def find_journal(self, reference: str) -> PostedJournal | None: ...
+
+    async def get_journal(self, journal_id: str) -> BookedJournal: ...
+
+    async def booked_journals(self, reference_prefix: str) -> list[BookedJournal]: ...

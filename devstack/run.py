@@ -58,6 +58,8 @@ async def play_story(config: StackConfig) -> StoryReport:
         for plan in plans:
             outcomes.append(await story.play(plan))
         await story.play_payables([(o.plan, o.project_id) for o in outcomes])
+        await story.play_subcontracted_time([(o.plan, o.project_id) for o in outcomes])
+        await story.play_month_end([(o.plan, o.project_id) for o in outcomes])
         exception_story = await story.play_exception_fixed_and_retried()
     except StoryFailed as failure:
         return StoryReport(outcomes, failure=str(failure))

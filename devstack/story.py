@@ -22,17 +22,21 @@ from temporalio.service import RPCError, RPCStatusCode
 from canonical import Money, Period
 from config import Settings
 from connectors.tryton.connector import TrytonConnector
+from domain.payables import vendor_supplier
 from ingress.identity import mint_dev_token
+from ingress.month_end import close_period, format_close
 from runs import payables as payables_runs
 from runs.invoice_to_cash import InvoiceToCashResult
 from runs.opportunity_to_project import OpportunityToProjectResult
 from runs.opportunity_to_project import workflow_id as o2p_id
+from runs.reference_sync import ReferenceSyncInput
 from runs.time_to_billing import TimeToBillingResult
 from runs.time_to_billing import workflow_id as ttb_id
 from sandboxes.kantata.seed import Consultant, KantataSeeder, TimeLog
 from sandboxes.plugin import discover as discover_sandboxes
 from sandboxes.salesforce.seed import DealIds, SalesforceSeeder
 from sandboxes.xero.seed import XeroFinanceUser
+from workflows.reference_sync import ReferenceSync
 from workflows.time_to_billing import TimeToBilling
 
 SERVICE_CODE = "ADV-TM"
@@ -56,17 +60,53 @@ ACCOUNT_MAPPING: tuple[tuple[str, str, str, str, str | None], ...] = (
     ("UK", "expense_category", "*", "260", "493"),
     ("UK", "milestone", "*", "200", None),
     ("UK", "retainer", "*", "200", None),
+    # Subcontracted time books to its role's cost account (Cost of Goods Sold), any role alike.
+    ("UK", "role", "*", "200", "310"),
     ("EU", "service", SERVICE_CODE, "4.1.2", None),
     ("EU", "service", "*", "4.1.2", None),
     ("EU", "expense_category", "*", "4.3.3", "5.1.3"),
     ("EU", "milestone", "*", "4.1.2", None),
     ("EU", "retainer", "*", "4.1.2", None),
+    ("EU", "role", "*", "4.1.2", "5.1.3"),
 )
+
+# Where month-end's journals book each account role (`pssync accounts set UK journal wip --account 630`):
+# (entity, role, account). Xero: the organisation's Sales, Deferred Revenue, Accrued Revenue, Work in
+# Progress, Direct Labour and Payroll Cost Clearing; Tryton: the generic chart's services revenue, deferred
+# income, accrued income, work in process, cost of sales and accrued expenses (including payroll).
+MONTH_END_ACCOUNTS: tuple[tuple[str, str, str], ...] = (
+    ("UK", "revenue", "200"),
+    ("UK", "deferred_revenue", "835"),
+    ("UK", "accrued_revenue", "615"),
+    ("UK", "wip", "630"),
+    ("UK", "labour_cost", "320"),
+    ("UK", "cost_clearing", "840"),
+    ("EU", "revenue", "4.1.2"),
+    ("EU", "deferred_revenue", "2.2.2"),
+    ("EU", "accrued_revenue", "1.4.2"),
+    ("EU", "wip", "1.3.3"),
+    ("EU", "labour_cost", "5.2.1"),
+    ("EU", "cost_clearing", "2.2.1"),
+)
+# What an hour of each of the team costs the firm, per currency: labour cost at month-end.
+TEAM_COST_RATES = {
+    "GBP": {"Senior Consultant": Money.of("83.45", "GBP"), "Consultant": Money.of("61.37", "GBP")},
+    "EUR": {"Senior Consultant": Money.of("94.10", "EUR"), "Consultant": Money.of("69.85", "EUR")},
+    "USD": {"Senior Consultant": Money.of("106.20", "USD"), "Consultant": Money.of("78.95", "USD")},
+}
+# A late day the team logs after the month was billed: approved, unbilled work at month-end (WIP), in
+# minutes that do not make whole hours.
+LATE_MINUTES = 445
 
 
 # The ERPs whose connectors keep payables (`ErpPayables`), and what the demo's consultant claims.
 PAYABLES_ERPS = ("xero", "tryton")
 TAXI_FARE = "38.60"
+# The demo's subcontractor: the firm they work for, what an hour of theirs costs, and the minutes they log
+# (7 h 25 min: hours that do not terminate, billed as the ERP keeps them).
+SUBCONTRACTING_FIRM = "Northwind Contractors Ltd"
+SUBCONTRACTOR_COST_RATE = "61.37"
+SUBCONTRACTOR_MINUTES = 445
 
 
 class StoryFailed(RuntimeError):
@@ -83,6 +123,9 @@ class DealPlan:
     street: str
     currency: str
     days_worked: int = 5
+    # The productised service sold, and how the opportunity names the work.
+    service_code: str = SERVICE_CODE
+    work: str = "advisory"
 
 
 @dataclass
@@ -144,7 +187,11 @@ class Story:
             effective = date(datetime.now(UTC).year - 1, 1, 1)
             for currency, rates in RATES.items():
                 await kantata.rate_card(currency, {effective: rates})
-        self._say(f"Kantata: {len(self._team)} consultants, rate cards in {', '.join(RATES)}")
+            # Before any time is logged: Kantata fixes an entry's cost rate when it is logged.
+            for person in self._team:
+                for costs in TEAM_COST_RATES.values():
+                    await kantata.cost_rate(person.user_id, costs[person.role])
+        self._say(f"Kantata: {len(self._team)} consultants, rate cards and cost rates in {', '.join(RATES)}")
 
     async def map_accounts(self) -> None:
         """Finance maps where the firm's invoice lines book, through the ingress, signed in as a person."""
@@ -214,9 +261,9 @@ class Story:
                 currency=plan.currency,
                 legal_entity=plan.entity,
                 tax_code=self._settings.entity(plan.entity).default_tax_code,
-                service_code=SERVICE_CODE,
+                service_code=plan.service_code,
                 billing_model=BILLING_MODEL,
-                opportunity_name=f"{plan.account_name} advisory {stamp}",
+                opportunity_name=f"{plan.account_name} {plan.work} {stamp}",
                 amount=Decimal("40000.00"),
                 # A manager Kantata knows (prepare() invites the team), so the project gets its lead.
                 project_manager=TEAM[0][0],
@@ -383,6 +430,71 @@ class Story:
         self._say(f"Payables: {len(result.bills)} bills paid, the expenses are marked reimbursed in Kantata")
         return result
 
+    async def play_subcontracted_time(
+        self, deals: list[tuple[DealPlan, str]]
+    ) -> payables_runs.PayablesResult:
+        """A subcontractor of Northwind Contractors Ltd logs a day on the first deal's project whose ERP keeps
+        payables, and the manager approves it; finance runs the payables scan, ps-sync bills the firm at the
+        subcontractor's cost rate, finance pays the bill and ps-sync marks the time paid in Kantata."""
+        plan, project_id = next(
+            ((plan, project_id) for plan, project_id in deals if self._erp_of(plan.entity) in PAYABLES_ERPS),
+            (None, None),
+        )
+        if plan is None or project_id is None:
+            raise StoryFailed("no deal was booked in an ERP that keeps payables")
+        now = datetime.now(UTC)
+        today, stamp = now.date(), now.strftime("%H%M%S%f")
+        period = Period.of(today)
+        async with KantataSeeder.for_sandbox(self._settings.kantata_base_url) as kantata:
+            person = await kantata.consultant(
+                "Sam Okafor", "sam.okafor@northwind-contractors.example", "Consultant"
+            )
+            await kantata.works_for(person.user_id, SUBCONTRACTING_FIRM)
+            await kantata.cost_rate(person.user_id, Money.of(SUBCONTRACTOR_COST_RATE, plan.currency))
+            await kantata.add_to_project(project_id, [person])
+            entries = await kantata.log_time(
+                project_id, [TimeLog(user_id=person.user_id, day=today, minutes=SUBCONTRACTOR_MINUTES)]
+            )
+            await kantata.submit_and_approve(project_id, entries)
+        self._say(
+            f"Kantata: {person.full_name} of {SUBCONTRACTING_FIRM} logs {SUBCONTRACTOR_MINUTES} minutes at a "
+            f"cost of {SUBCONTRACTOR_COST_RATE} {plan.currency}/h"
+        )
+        scan = await self._client.execute_workflow(
+            payables_runs.SCAN_WORKFLOW_TYPE,
+            payables_runs.PayablesScanInput(
+                psa=self._settings.psa, period=period.value, poll_interval_seconds=2
+            ),
+            id=f"{payables_runs.scan_workflow_id(self._settings.psa, period.value)}:subcontracted:{stamp}",
+            task_queue=self._settings.task_queue,
+            result_type=payables_runs.PayablesScanResult,
+        )
+        run_id = payables_runs.workflow_id(
+            self._settings.psa, vendor_supplier(SUBCONTRACTING_FIRM).key, period.value
+        )
+        if run_id not in scan.started:
+            raise StoryFailed(f"the payables scan did not start {run_id}: {scan.started}")
+        handle = await self.handle(run_id)
+        deadline = time.monotonic() + self._step_seconds
+        while True:
+            status = await handle.query("status", result_type=payables_runs.PayablesStatus)
+            unpaid = [bill for bill in status.bills if not bill.settled]
+            if unpaid:
+                break
+            if status.stage == "nothing_to_bill" or time.monotonic() > deadline:
+                raise StoryFailed(f"{run_id} billed no subcontracted time ({status.stage})")
+            await asyncio.sleep(0.5)
+        for bill in unpaid:
+            self._say(
+                f"[{bill.legal_entity}] Payables billed {bill.number} to {SUBCONTRACTING_FIRM}: {bill.total}"
+            )
+            await self._pay_bill(bill.legal_entity, bill.bill_id, bill.total)
+        result: payables_runs.PayablesResult = await self.result(run_id, payables_runs.PayablesResult)
+        if result.outcome != "reimbursed":
+            raise StoryFailed(f"{run_id} ended {result.outcome}: {'; '.join(result.problems)}")
+        self._say("Payables: the subcontractor's bill is paid, their time marked paid in Kantata")
+        return result
+
     def _erp_of(self, legal_entity: str) -> str:
         return self._settings.entity(legal_entity).erp
 
@@ -471,6 +583,53 @@ class Story:
             exception_status=str(resolved["status"]),
         )
 
+    async def play_month_end(self, deals: list[tuple[DealPlan, str]]) -> list[str]:
+        """Finance maps month-end's accounts and a late day is approved after billing; then each entity's
+        month is closed as `pssync close` does (the entities whose ERP keeps journals: those
+        MONTH_END_ACCOUNTS maps). Returns what each close printed."""
+        period = previous_period(datetime.now(UTC).date())
+        mapped = {entity for entity, _, _ in MONTH_END_ACCOUNTS}
+        deals = [(plan, project_id) for plan, project_id in deals if plan.entity in mapped]
+        entities = sorted({plan.entity for plan, _ in deals})
+        # The charts as the ERPs hold them now (a stack kept from before may have synced them without the
+        # month-end accounts): the mapping is checked against what was last synced.
+        await self._client.execute_workflow(
+            ReferenceSync.run,
+            ReferenceSyncInput(
+                entities=tuple(self._settings.entity(code) for code in entities), psa=self._settings.psa
+            ),
+            id=f"reference-sync:story-month-end-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}",
+            task_queue=self._settings.task_queue,
+        )
+        token = self._person("finance.lead", "finance")
+        async with httpx.AsyncClient(base_url=self._settings.ingress_public_url, timeout=30) as ingress:
+            for entity, role, account in MONTH_END_ACCOUNTS:
+                if entity not in entities:
+                    continue
+                response = await ingress.put(
+                    f"/account-mappings/{entity}/journal/{role}",
+                    json={"account_code": account, "cost_account_code": None},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                if response.status_code != 200:
+                    raise StoryFailed(
+                        f"month-end account mapping refused: {response.status_code} {response.text}"
+                    )
+        async with KantataSeeder.for_sandbox(self._settings.kantata_base_url) as kantata:
+            for _, project_id in deals:
+                last_day = working_days(period, 31)[-1]
+                logs = [TimeLog(p.user_id, last_day, LATE_MINUTES, notes="late") for p in self._team]
+                await kantata.submit_and_approve(project_id, await kantata.log_time(project_id, logs))
+        self._say(f"Finance: month-end accounts mapped for {', '.join(entities)}; a late day approved")
+        printed = []
+        for entity in entities:
+            result = await close_period(
+                self._client, self._settings, legal_entity=entity, period=period.value
+            )
+            printed.append(format_close(result))
+            self._say(printed[-1])
+        return printed
+
     def _person(self, name: str, role: str) -> str:
         """A development token for a named person: what they do is recorded against them."""
         return mint_dev_token(self._settings, name, role, subject=f"{name}@northwind.example")
@@ -521,6 +680,8 @@ UK_DEAL = DealPlan(
     street="1 Market Street",
     currency="GBP",
 )
+# The EU deal is digital delivery, a service of the firm's Digital practice: its Kantata project is filed
+# under it, and its Tryton invoice lines carry a Practice analytic account besides project and customer.
 EU_DEAL = DealPlan(
     entity="EU",
     account_name="Initech Benelux",
@@ -529,6 +690,8 @@ EU_DEAL = DealPlan(
     postal_code="1012 AB",
     street="Damrak 1",
     currency="EUR",
+    service_code="DIG-TM",
+    work="digital delivery",
 )
 US_DEAL = DealPlan(
     entity="US",

@@ -3,12 +3,16 @@
 Finance keeps the mapping as reference data (ledger `account_mapping`, edited with `pssync accounts` or the
 ingress): a rule names a kind of work, a key and the account it books to.
 
-- `role` (key: a PSA role): revenue for time worked in that role;
+- `role` (key: a PSA role, or `*` for subcontracted time's cost): revenue for time worked in that role, and
+  the cost account a subcontractor's bill for time in that role books to (domain.payables);
 - `service` (key: a service code, or `*`): revenue for the service's time that no role rule claims;
 - `expense_category` (key: a PSA expense category, or `*`): recharge income for re-billed expenses, and the
   cost account a bill for the expense books to;
 - `milestone` and `retainer` (key: a service code, or `*`): revenue for fixed-fee milestones and for the
-  monthly retainer fee.
+  monthly retainer fee;
+- `journal` (key: a month-end account role, `domain.month_end.AccountRole`: revenue, deferred_revenue,
+  accrued_revenue, wip, labour_cost, cost_clearing): the account month-end's journals book that role to.
+  Journal rules govern month-end only: they do not put an entity's invoices under the mapping.
 
 Time looks for its role, then the project's service, then `service *`; the others for their key, then `*`.
 An entity with no rule at all posts every line to its ERP's default account, as before mappings existed; once
@@ -23,11 +27,14 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-MappingKind = Literal["role", "service", "expense_category", "milestone", "retainer"]
+from domain.month_end.journal import AccountRole
+
+MappingKind = Literal["role", "service", "expense_category", "milestone", "retainer", "journal"]
 KINDS: tuple[str, ...] = get_args(MappingKind)
 ANY = "*"
+JOURNAL = "journal"
 # Where a missing rule is set; named in every exception so finance knows the command to run.
 SET_COMMAND = "pssync accounts set"
 
@@ -45,6 +52,15 @@ class AccountRule(BaseModel):
     account_code: str = Field(min_length=1, max_length=64)
     # What the work costs the firm (expense categories: the account a bill for the expense books to).
     cost_account_code: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _journal_key_is_a_role(self) -> AccountRule:
+        roles = [role.value for role in AccountRole]
+        if self.kind == JOURNAL and self.key not in roles:
+            raise ValueError(
+                f"a journal rule's key is a month-end account role ({', '.join(roles)}), got {self.key!r}"
+            )
+        return self
 
     def label(self, entity: str) -> str:
         return f"{entity} {self.kind} {self.key!r}"
@@ -79,7 +95,8 @@ class AccountMap(BaseModel):
 
     @property
     def in_use(self) -> bool:
-        return bool(self.rules)
+        """Whether invoice lines must find a rule: journal rules alone do not bring invoices under it."""
+        return any(rule.kind != JOURNAL for rule in self.rules)
 
     def _rule(self, kind: str, key: str | None) -> AccountRule | None:
         return next((r for r in self.rules if r.kind == kind and key is not None and r.key == key), None)
@@ -126,6 +143,9 @@ class AccountMap(BaseModel):
 
     def for_retainer(self, service: str | None) -> AccountChoice | AccountProblem:
         return self._choose([("retainer", service), ("retainer", ANY)], "the monthly retainer fee")
+
+    def for_journal(self, role: AccountRole) -> AccountChoice | AccountProblem:
+        return self._choose([(JOURNAL, role.value)], f"month-end's {role.value} lines")
 
     def problems(self) -> list[tuple[AccountRule, str]]:
         """Every rule whose account (or cost account) the synced chart lacks or holds archived."""

@@ -8,6 +8,7 @@ HR/ops for people and their roles, finance for rates, currencies and tax.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 
 from pydantic import BaseModel, ConfigDict
 
@@ -16,12 +17,14 @@ from canonical import (
     ExceptionOwner,
     Expense,
     LegalEntity,
+    MilestoneCharge,
     Money,
     Project,
     RateCard,
     Resource,
     TimeEntry,
 )
+from canonical.contract_versions import ContractVersion, version_in_force
 from canonical.dimensions import DimensionValue
 from domain.account_mapping import AccountChoice, AccountMap, AccountProblem
 
@@ -59,6 +62,13 @@ class BillingContext(BaseModel):
     service_code: str | None = None
     # The project and customer every line is reported under, in the ERP's keys (made at closed-won).
     dimensions: tuple[DimensionValue, ...] = ()
+    # Every version of the contract when it was amended after closed-won; (): `contract` is the only one.
+    # A milestone bills the schedule of the version in force on the day it was completed.
+    contract_versions: tuple[ContractVersion, ...] = ()
+
+    def billing_schedule_on(self, day: date) -> tuple[MilestoneCharge, ...]:
+        in_force = version_in_force(self.contract_versions, day)
+        return (in_force.contract.contract if in_force else self.contract).billing_schedule
 
     @property
     def expense_tax_code(self) -> str:

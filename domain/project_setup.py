@@ -106,4 +106,5 @@ def project_spec(crm: str, opportunity: Opportunity, entity: LegalEntity) -> Pro
         tasks=template.tasks,
         milestones=template.milestone_names,
         rate_card_set=template.rate_card_set,
+        practice=template.practice,
     )

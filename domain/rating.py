@@ -319,17 +319,18 @@ def rate_milestones(
     allowance: Allowance | None = None,
 ) -> RatedWork:
     """Fixed fee: each unbilled milestone completed by the period's end bills its scheduled amount (its
-    budget in the PSA when the schedule does not name it); a cap holds back what would exceed it."""
+    budget in the PSA when the schedule does not name it); a cap holds back what would exceed it. The
+    schedule is the one of the contract version in force on the day the milestone was completed."""
     if context.contract.billing_model != BillingModel.FIXED_FEE:
         return work
     rule = rounding_rule(context.entity)
-    schedule = {charge.milestone: charge.amount for charge in context.contract.billing_schedule}
     lines = list(work.milestones)
     rejected: list[RejectedItem] = []
     seen = set(work.milestone_ids)
     for milestone in milestones:
         if milestone.completed_on is None or milestone.completed_on > period_end or milestone.id in seen:
             continue
+        schedule = {c.milestone: c.amount for c in context.billing_schedule_on(milestone.completed_on)}
         amount = schedule.get(milestone.name) or milestone.amount
         if amount is None:
             rejected.append(

@@ -17,7 +17,8 @@ that rounding can move per ERP line (see `tolerance`). Fixed-fee and retainer wo
 billed on milestones and fees, not on time, so only the ERP and the ledger are compared for those projects.
 
 Where each line booked is checked too: every line of a live invoice must carry the project's dimensions as
-made at closed-won (a line re-tagged, or left untagged, in the ERP differs), and the account the entity's
+made at closed-won (project, customer and practice, as far as the ERP tracks them: a Xero entity tracks two;
+a line re-tagged, or left untagged, in the ERP differs), and the account the entity's
 mapping gives its kind of work (read back from the line's description, as rating writes it); a line booked
 elsewhere, by a person reclassifying it or by a mapping changed since, is a difference for finance.
 """
@@ -34,6 +35,7 @@ from canonical import BillingModel, ExceptionOwner, Expense, InvoiceState, TimeE
 from canonical.money import ExactDecimal, minor_units
 from domain.account_mapping import AccountChoice, AccountMap
 from domain.rating import account_booked_for
+from domain.text_table import render_columns
 
 PROCESS = "reconciliation"
 # Entry ids kept per tally: enough for a person to find the lines, bounded for workflow history.
@@ -135,6 +137,9 @@ class ProjectEvidence(_Frozen):
     accounts: AccountMap | None = None
     service_code: str | None = None
     dimensions: dict[str, str] | None = None
+    # The dimensions the ERP tracks when it has room for only some (Xero: the entity's two tracking
+    # categories); None: every dimension the project has (Tryton books project, customer and practice).
+    tracked_dimensions: tuple[str, ...] | None = None
 
 
 class DiffLine(_Frozen):
@@ -467,9 +472,13 @@ def _booking_differences(evidence: ProjectEvidence, invoice: ErpInvoiceFacts) ->
     """(kind, reason) for lines of the invoice booked without the project's dimensions or to another account
     than the mapping gives them."""
     found: list[tuple[str, str]] = []
-    expected = evidence.dimensions
+    expected = _tracked(evidence.dimensions, evidence.tracked_dimensions)
     if expected:
-        untracked = [line for line in invoice.booked if line.dimensions != expected]
+        untracked = [
+            line
+            for line in invoice.booked
+            if _tracked(line.dimensions, evidence.tracked_dimensions) != expected
+        ]
         if untracked:
             first = untracked[0]
             found.append(
@@ -495,6 +504,14 @@ def _booking_differences(evidence: ProjectEvidence, invoice: ErpInvoiceFacts) ->
                 )
                 break
     return found
+
+
+def _tracked(dimensions: dict[str, str] | None, tracked: tuple[str, ...] | None) -> dict[str, str] | None:
+    """The dimensions the ERP tracks: one it has no room for is neither expected on a line nor held
+    against it (a Xero entity that switched from customer to practice still has projects made with both)."""
+    if dimensions is None or tracked is None:
+        return dimensions
+    return {name: code for name, code in dimensions.items() if name in tracked}
 
 
 def _dimensions_text(dimensions: dict[str, str]) -> str:
@@ -551,12 +568,4 @@ def render_table(rows: Iterable[ReconciliationRow]) -> str:
         )
         for row in rows
     ]
-    widths = [max(len(cells[i]) for cells in (headers, *body)) for i in range(len(headers))]
-    numeric = set(range(4, 13))
-
-    def line(cells: tuple[str, ...]) -> str:
-        return "  ".join(
-            cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i]) for i, cell in enumerate(cells)
-        ).rstrip()
-
-    return "\n".join([line(headers), "  ".join("-" * w for w in widths), *(line(cells) for cells in body)])
+    return render_columns(headers, body, numeric=range(4, 13))

@@ -1,8 +1,8 @@
 """Productised services: a service code decides a project's structure, never free text.
 
 A template names everything a new project is built from: its tasks, its milestones and (for a fixed fee)
-the share of the fee each milestone bills, the billing model, the PSA rate card set it is staffed at, and
-(for a retainer) the term the contract value is spread over.
+the share of the fee each milestone bills, the billing model, the PSA rate card set it is staffed at,
+(for a retainer) the term the contract value is spread over, and the practice the project starts under.
 """
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ class ServiceTemplate(BaseModel):
     retainer_months: int | None = None
     # Work approved after its month was invoiced: an adjustment invoice, or the next month's invoice.
     late_entries: LateEntryPolicy = "adjustment_invoice"
+    # The practice (service line) a new project of this service is filed under in the PSA, where a person
+    # may change it; None: the PSA project starts without one.
+    practice: str | None = None
 
     @model_validator(mode="after")
     def _structure_fits_the_billing_model(self) -> ServiceTemplate:
@@ -62,6 +65,14 @@ CATALOG: dict[str, ServiceTemplate] = {
             billing_model=BillingModel.TIME_AND_MATERIALS,
             tasks=("Discovery", "Advisory", "Reporting"),
             expense_markup=Decimal("0.10"),
+        ),
+        ServiceTemplate(
+            code="DIG-TM",
+            name="Digital delivery, time and materials",
+            billing_model=BillingModel.TIME_AND_MATERIALS,
+            tasks=("Discovery", "Delivery", "Handover"),
+            expense_markup=Decimal("0.10"),
+            practice="Digital",
         ),
         ServiceTemplate(
             code="IMP-FF",

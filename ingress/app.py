@@ -22,6 +22,7 @@ from ingress import (
     exceptions_api,
     health_facts,
     metrics,
+    month_end,
     ops_page,
     run_status,
     salesforce_webhook,
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
     app.include_router(exceptions_api.router)
     app.include_router(account_mappings.router)
     app.include_router(ops_page.router)
+    app.include_router(month_end.router)
     app.include_router(run_status.router)
     app.include_router(codec_server.router)
     app.include_router(health_facts.router)

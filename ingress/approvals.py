@@ -31,10 +31,10 @@ from ingress.approval_decisions import (
 from ingress.auth import ActorFromToken, require_identity
 from ingress.exceptions_api import temporal_link
 from ingress.identity import Identity
+from ingress.write_off_decisions import WriteOffProblem
+from ingress.write_off_decisions import write_off as request_write_off
 from runs import search_attributes as sa
-from runs.invoice_to_cash import WriteOffRequest
 from runs.invoice_to_cash import workflow_id as invoice_to_cash_id
-from runs.starts import signal_if_running
 from runs.time_to_billing import WORKFLOW_TYPE, PendingApproval, workflow_id
 
 # The CLI reaches the decisions through this module, as it always has.
@@ -273,35 +273,71 @@ async def approvals(
 
 
 class WriteOffBody(ActorFromToken):
-    reason: str = Field(min_length=1)
+    reason: str = Field(min_length=1, description="written on the credit note")
+    expected_due: Money = Field(
+        description="the amount due as you saw it (amount as a string); any other is refused"
+    )
 
 
-class WriteOffAccepted(BaseModel):
+class WriteOffTaken(BaseModel):
     workflow_id: str
     requested_by: str
+    invoice_number: str
+    amount_due: Money
 
 
-@router.post("/invoices/{erp}/{invoice_id}/write-off", response_model=WriteOffAccepted, status_code=202)
+class WriteOffRefusedBody(BaseModel):
+    detail: str
+    workflow_id: str
+    # What the run shows now: its stage, and what is due if the person wants to decide again.
+    stage: str | None
+    amount_due: Money | None
+    write_off_requested_by: str | None
+
+
+@router.post(
+    "/invoices/{erp}/{invoice_id}/write-off",
+    response_model=WriteOffTaken,
+    status_code=202,
+    responses={
+        404: {"description": "no running InvoiceToCash follows the invoice"},
+        409: {"model": WriteOffRefusedBody, "description": "refused by the run: what it shows now"},
+        503: {"description": "Temporal unavailable"},
+    },
+)
 async def write_off(
     erp: str,
     invoice_id: str,
     body: WriteOffBody,
     request: Request,
     identity: Identity = Depends(require_identity("finance")),
-) -> WriteOffAccepted:
-    """Accepted, not done: the run credits what is still due and ends written off, unless the invoice
-    settles first; its status and result say which."""
-    wf_id = invoice_to_cash_id(erp, invoice_id)
+) -> WriteOffTaken | JSONResponse:
+    """Accepted, not done: the run credits what is due and ends written off, unless the invoice settles
+    first; its status and result say which."""
     try:
-        running = await signal_if_running(
+        wf_id, accepted = await request_write_off(
             request.app.state.temporal,
-            wf_id,
-            "write_off",
-            WriteOffRequest(actor=identity.actor, reason=body.reason),
+            erp=erp,
+            invoice_id=invoice_id,
+            by=identity,
+            reason=body.reason,
+            expected_due=body.expected_due,
         )
-    except RPCError as error:
-        problem = rpc_problem(error, wf_id)
-        raise HTTPException(problem.status, str(problem)) from error
-    if not running:
-        raise HTTPException(404, f"no invoice followed by a running {wf_id}")
-    return WriteOffAccepted(workflow_id=wf_id, requested_by=identity.actor)
+    except WriteOffProblem as problem:
+        if problem.status == 409:
+            followed = problem.followed
+            refused = WriteOffRefusedBody(
+                detail=str(problem),
+                workflow_id=invoice_to_cash_id(erp, invoice_id),
+                stage=followed.stage if followed else None,
+                amount_due=followed.summary.amount_due if followed and followed.summary else None,
+                write_off_requested_by=followed.write_off_requested_by if followed else None,
+            )
+            return JSONResponse(refused.model_dump(mode="json"), status_code=409)
+        raise HTTPException(problem.status, str(problem)) from problem
+    return WriteOffTaken(
+        workflow_id=wf_id,
+        requested_by=accepted.requested_by,
+        invoice_number=accepted.invoice_number,
+        amount_due=accepted.amount_due,
+    )

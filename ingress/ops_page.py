@@ -32,6 +32,7 @@ from temporalio.client import Client, WorkflowExecution
 
 from activities.vendor_incidents import PROCESS as VENDOR_TROUBLE
 from activities.vendor_incidents import IncidentRecord, incident_record
+from canonical import Money
 from config import Settings
 from ingress.exceptions_api import ledger, temporal_link
 from ingress.run_status import DESCRIBE_TIMEOUT, pending_calls, retrying_text
@@ -39,6 +40,12 @@ from ingress.viewers import page_reader
 from ingress.workspace.labels import OWNERS, PROCESSES, STAGES, STATUSES, readable
 from ledger.column_types import utc_now
 from ledger.database import Database
+from ledger.month_end import (
+    MonthEndJournalRecord,
+    MonthEndPositionRecord,
+    latest_month_end_journals,
+    latest_positions,
+)
 from ledger.records import ExceptionItem, OwnerExceptionSummary
 from ledger.repository import exception_counts_by_owner, list_exceptions
 from ledger.vocab import ExceptionStatus
@@ -53,6 +60,7 @@ AWAITING_APPROVAL = ("awaiting_approval", "approval_reminded", "approval_escalat
 AWAITING_POSTING = ("posting", "posting_rejected")
 NOT_YET_BILLED = ("waiting_for_period_close", "settling", "collecting", "deferred")
 WAITING_ITEMS_SHOWN = 50
+MONTH_END_JOURNALS_SHOWN = 12
 RUNS_SHOWN = 200
 # Temporal describes one run per call: the listed runs are described this many at a time.
 DESCRIBES_AT_ONCE = 8
@@ -96,6 +104,10 @@ class OpsFacts:
     awaiting_posting: list[RunRow] = field(default_factory=list)
     collecting: list[RunRow] = field(default_factory=list)
     unbilled: Unbilled = field(default_factory=Unbilled)
+    # The month-end journals posted last, newest first.
+    month_end: list[MonthEndJournalRecord] = field(default_factory=list)
+    # Each project's figures to date as the latest closes left them, newest first.
+    margins: list[MonthEndPositionRecord] = field(default_factory=list)
     temporal_error: str | None = None
 
 
@@ -174,6 +186,60 @@ def _failing_vendors(database: Database) -> list[FailingVendor]:
     return [FailingVendor(item=item, incident=incident_record(item)) for item in items]
 
 
+def _latest_month_end(
+    database: Database,
+) -> tuple[list[MonthEndJournalRecord], list[MonthEndPositionRecord]]:
+    with database.session(read_only=True) as session:
+        return (
+            latest_month_end_journals(session, limit=MONTH_END_JOURNALS_SHOWN),
+            latest_positions(session, limit=MONTH_END_JOURNALS_SHOWN),
+        )
+
+
+def _margins_html(positions: list[MonthEndPositionRecord]) -> str:
+    def amount(money: Money) -> str:
+        return escape(f"{money.amount:,.2f}")
+
+    return _table(
+        ["entity", "period", "project", "currency", "revenue", "labour cost", "billed", "WIP", "margin"],
+        [
+            [
+                escape(p.legal_entity),
+                escape(p.period),
+                escape(p.project_id),
+                escape(p.margin.currency),
+                amount(p.margin.revenue),
+                amount(p.margin.labour_cost),
+                amount(p.margin.billed),
+                amount(p.margin.wip),
+                amount(p.margin.margin),
+            ]
+            for p in positions
+        ],
+        "no project has been closed yet",
+    )
+
+
+def _month_end_html(journals: list[MonthEndJournalRecord]) -> str:
+    return _table(
+        ["entity", "period", "journal", "reference", "projects", "debits", "ERP journal", "posted"],
+        [
+            [
+                escape(j.legal_entity),
+                escape(j.period),
+                escape(j.kind.value.replace("_", " ")),
+                escape(j.reference),
+                str(len(j.journals)),
+                escape(f"{j.total_debits.amount:,.2f} {j.total_debits.currency}"),
+                escape(f"{j.erp} {j.journal_id}"),
+                escape(j.posted_at.isoformat(timespec="minutes")),
+            ]
+            for j in journals
+        ],
+        "no month-end close has posted yet (pssync close --entity UK --period YYYY-MM)",
+    )
+
+
 async def gather(database: Database, client: Client, settings: Settings) -> OpsFacts:
     def read_ledger() -> tuple[dict[str, OwnerExceptionSummary], list[ExceptionItem]]:
         with database.session(read_only=True) as session:
@@ -188,6 +254,7 @@ async def gather(database: Database, client: Client, settings: Settings) -> OpsF
     summaries, waiting = await asyncio.to_thread(read_ledger)
     facts = OpsFacts(summaries=summaries, waiting=waiting)
     facts.failing_vendors = await asyncio.to_thread(_failing_vendors, database)
+    facts.month_end, facts.margins = await asyncio.to_thread(_latest_month_end, database)
     try:
         facts.awaiting_approval = await _billing_runs(client, settings.task_queue, AWAITING_APPROVAL)
         facts.awaiting_posting = await _billing_runs(client, settings.task_queue, AWAITING_POSTING)
@@ -384,6 +451,10 @@ vendor calls failing</p>
 {_runs(settings, facts.awaiting_approval, now, "no invoice waits for finance")}
 <h2>Invoices awaiting posting</h2>
 {_runs(settings, facts.awaiting_posting, now, "no invoice waits to be posted")}
+<h2>Month-end</h2>
+{_month_end_html(facts.month_end)}
+<h3>Margin by project, to date</h3>
+{_margins_html(facts.margins)}
 <h2>Exceptions by owner</h2>
 {owners}
 <h2>Waiting the longest</h2>

@@ -4,6 +4,7 @@ The functions live in small modules by table; this module only gathers them.
 """
 
 from ledger.audit import append_audit, audit_trail
+from ledger.bill_postings import bill_postings_for, get_bill_posting, record_bill_posting
 from ledger.contracts import contracts_for, get_contract, save_contract
 from ledger.crosswalk import (
     find_canonical_key,
@@ -45,11 +46,13 @@ __all__ = [
     "act_on_exception",
     "append_audit",
     "audit_trail",
+    "bill_postings_for",
     "contracts_for",
     "exception_counts_by_owner",
     "find_canonical_key",
     "find_external_id",
     "get_account",
+    "get_bill_posting",
     "get_contract",
     "get_currency_rate",
     "get_exception",
@@ -70,6 +73,7 @@ __all__ = [
     "mark_posting_billed",
     "open_exception",
     "postings_for",
+    "record_bill_posting",
     "record_posting",
     "reopen_exception",
     "save_contract",

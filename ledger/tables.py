@@ -99,6 +99,30 @@ class Posting(Base):
     billed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
+class BillPosting(Base):
+    """One supplier bill posted to an ERP, keyed by the idempotency key the post was made with: what
+    reconciliation holds the ERP's bills against."""
+
+    __tablename__ = "bill_posting"
+    __table_args__ = (Index(None, "legal_entity", "period"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    erp: Mapped[str] = mapped_column(String(SYSTEM_NAME_LENGTH))
+    legal_entity: Mapped[str] = mapped_column(String(16))
+    period: Mapped[str] = mapped_column(String(7))
+    supplier_key: Mapped[str] = mapped_column(String(255))
+    reference: Mapped[str] = mapped_column(String(255))
+    bill_id: Mapped[str] = mapped_column(String(255))
+    number: Mapped[str] = mapped_column(String(255))
+    total: Mapped[Decimal] = mapped_column(ExactNumeric(MONEY_PRECISION, MONEY_SCALE))
+    currency: Mapped[str] = mapped_column(String(3))
+    line_count: Mapped[int] = mapped_column(Integer)
+    # Per bill line, in the bill's order, the PSA items it pays for (`BillLine.source_ids`).
+    source_ids: Mapped[list[list[str]]] = mapped_column(JSON)
+    posted_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
 class AuditEvent(Base):
     __tablename__ = "audit_event"
     __table_args__ = (
@@ -166,6 +190,27 @@ class ProjectContractRow(Base):
     contract: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class ContractVersionRow(Base):
+    """A project's contract from a date on (canonical ProjectContract as JSON) and the CRM change behind it.
+
+    Version 1 is the `project_contract` row itself until the first amendment writes it here too.
+    """
+
+    __tablename__ = "contract_version"
+    __table_args__ = (UniqueConstraint("psa", "project_id", "version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    psa: Mapped[str] = mapped_column(String(SYSTEM_NAME_LENGTH))
+    project_id: Mapped[str] = mapped_column(String(255))
+    version: Mapped[int] = mapped_column(Integer)
+    effective_from: Mapped[date] = mapped_column(Date)
+    contract: Mapped[dict[str, Any]] = mapped_column(JSON)
+    opportunity_id: Mapped[str] = mapped_column(String(255), index=True)
+    # The CRM change (canonical CrmChange as JSON): notification, modification stamp, fields old -> new.
+    cause: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
 
 
 class RefCurrency(Base):
@@ -337,3 +382,59 @@ class AlertDelivery(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class ProjectRecognition(Base):
+    """How finance recognises a fixed-fee project's revenue when not milestone by milestone: percentage of
+    completion against budget hours (`pssync recognition set`); no row, milestone acceptance."""
+
+    __tablename__ = "project_recognition"
+    __table_args__ = (UniqueConstraint("psa", "project_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    psa: Mapped[str] = mapped_column(String(SYSTEM_NAME_LENGTH))
+    project_id: Mapped[str] = mapped_column(String(255))
+    budget_hours: Mapped[Decimal] = mapped_column(ExactNumeric(MONEY_PRECISION, MONEY_SCALE))
+    # The person who set it last, from their verified token.
+    updated_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class MonthEndJournalRow(Base):
+    """One month-end journal posted to an entity's ERP (a first run or an adjustment): the proposed journal
+    of each project it carries, by account role, so a re-run posts only the difference."""
+
+    __tablename__ = "month_end_journal"
+    __table_args__ = (Index(None, "legal_entity", "period", "kind"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(64), unique=True)
+    legal_entity: Mapped[str] = mapped_column(String(16))
+    period: Mapped[str] = mapped_column(String(7))
+    kind: Mapped[str] = mapped_column(String(32))
+    # 0 for the period's first journal of the kind, then 1, 2, ... for each adjustment.
+    adjustment: Mapped[int] = mapped_column(Integer)
+    erp: Mapped[str] = mapped_column(String(SYSTEM_NAME_LENGTH))
+    journal_id: Mapped[str] = mapped_column(String(255))
+    currency: Mapped[str] = mapped_column(String(3))
+    total_debits: Mapped[Decimal] = mapped_column(ExactNumeric(MONEY_PRECISION, MONEY_SCALE))
+    # `domain.month_end.Journal` per project, as JSON.
+    journals: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    posted_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class MonthEndPosition(Base):
+    """Where an entity's close of a period left each project (`domain.month_end.Position`) and its margin:
+    the next period's close starts from it."""
+
+    __tablename__ = "month_end_position"
+    __table_args__ = (UniqueConstraint("legal_entity", "period", "project_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    legal_entity: Mapped[str] = mapped_column(String(16))
+    period: Mapped[str] = mapped_column(String(7))
+    project_id: Mapped[str] = mapped_column(String(255))
+    position: Mapped[dict[str, Any]] = mapped_column(JSON)
+    margin: Mapped[dict[str, Any]] = mapped_column(JSON)
+    closed_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)

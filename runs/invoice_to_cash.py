@@ -44,9 +44,24 @@ class InvoiceChanged(BaseModel):
 
 
 class WriteOffRequest(BaseModel):
+    """Finance's write-off of what is still due. `actor` is the authenticated caller (set by the ingress or
+    CLI from the verified identity, never from a request body); `expected_due` is the amount due as the
+    person saw it, so a write-off of anything else (a payment arrived since) is refused. Optional only so
+    that requests recorded before it existed still replay; the ingress and the CLI always send it."""
+
     model_config = ConfigDict(frozen=True)
     actor: str = Field(min_length=1)
     reason: str = Field(min_length=1)
+    expected_due: Money | None = None
+
+
+class WriteOffAccepted(BaseModel):
+    """What the run took on: the credit it will make, unless the invoice settles first."""
+
+    model_config = ConfigDict(frozen=True)
+    invoice_number: str
+    amount_due: Money
+    requested_by: str
 
 
 class InvoiceToCashStatus(BaseModel):

@@ -1,8 +1,8 @@
 """The messages of a Payables run: its input, signals, status and result, its id and how it is started.
 
-One run per PSA, supplier (the consultant owed reimbursable expenses, or a vendor named on expenses) and
-period: `payables:{psa}:{supplier key}:{period}`. Kept apart from the workflow so that callers (the CLI, the
-stack, tests) start and signal runs without importing workflow code.
+One run per PSA, supplier (the consultant owed reimbursable expenses, or a vendor named on expenses or as a
+subcontractor's firm) and period: `payables:{psa}:{supplier key}:{period}`. Kept apart from the workflow so
+that callers (the CLI, the stack, tests) start and signal runs without importing workflow code.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ class TrackedBill(BaseModel):
     number: str
     total: Money
     expense_ids: tuple[str, ...]
+    # Subcontracted time on the bill (marked in the PSA as on it, then as paid).
+    time_entry_ids: tuple[str, ...] = ()
     paid: bool = False
     voided: bool = False
 

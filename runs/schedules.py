@@ -1,6 +1,7 @@
 """The Temporal Schedules ps-sync runs by: ReferenceSync every few hours, Reconciliation every morning, the
 PayablesScan every morning after it (suppliers owed approved expenses get their bills), the AlertScan every
-minute or so (`alert_scan_interval_seconds`).
+minute or so (`alert_scan_interval_seconds`), and MonthEndClose of the month before for each legal entity on
+the 3rd of every month (`MONTH_END_DAY`, `MONTH_END_HOUR_UTC`), once billing has had its days.
 
 `apply_schedules` is idempotent: a schedule that does not exist is created (reference data is then synced at
 once, so a fresh system validates against real data), one that exists is brought to this definition. Run by
@@ -32,8 +33,9 @@ from temporalio.client import (
 )
 
 from config import Settings
-from runs import alert_scan, payables, reconciliation, reference_sync
+from runs import alert_scan, month_end_close, payables, reconciliation, reference_sync
 from runs.alert_scan import AlertScanInput
+from runs.month_end_close import MonthEndCloseInput
 from runs.payables import PayablesScanInput
 from runs.reconciliation import ReconciliationInput
 from runs.reference_sync import ReferenceSyncInput
@@ -41,6 +43,8 @@ from runs.reference_sync import ReferenceSyncInput
 REFERENCE_SYNC_EVERY = timedelta(hours=6)
 RECONCILIATION_HOUR_UTC = 6
 PAYABLES_SCAN_HOUR_UTC = 7
+MONTH_END_DAY = 3
+MONTH_END_HOUR_UTC = 5
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,40 @@ def payables_scan_schedule_id(settings: Settings) -> str:
 
 def alert_scan_schedule_id(settings: Settings) -> str:
     return f"{settings.task_queue}:alert-scan"
+
+
+def month_end_schedule_id(settings: Settings, legal_entity: str) -> str:
+    return f"{settings.task_queue}:month-end-close:{legal_entity}"
+
+
+def _month_end(settings: Settings) -> dict[str, tuple[Schedule, str]]:
+    """One schedule per entity: each close is its own run, so one entity's closed ERP holds up no other."""
+    schedules: dict[str, tuple[Schedule, str]] = {}
+    for entity in settings.entities:
+        schedule_id = month_end_schedule_id(settings, entity.code)
+        schedules[schedule_id] = (
+            Schedule(
+                action=ScheduleActionStartWorkflow(
+                    month_end_close.WORKFLOW_TYPE,
+                    MonthEndCloseInput(legal_entity=entity.code, psa=settings.psa),
+                    id=schedule_id,
+                    task_queue=settings.task_queue,
+                ),
+                spec=ScheduleSpec(
+                    calendars=[
+                        ScheduleCalendarSpec(
+                            day_of_month=[ScheduleRange(MONTH_END_DAY)],
+                            hour=[ScheduleRange(MONTH_END_HOUR_UTC)],
+                        )
+                    ]
+                ),
+                policy=_policy(),
+                state=ScheduleState(note=f"ps-sync: month-end close of {entity.code} for the month before"),
+            ),
+            f"MonthEndClose of {entity.code} for the previous month on day {MONTH_END_DAY} at "
+            f"{MONTH_END_HOUR_UTC:02d}:00 UTC",
+        )
+    return schedules
 
 
 def _policy() -> SchedulePolicy:
@@ -140,6 +178,7 @@ def definitions(settings: Settings) -> dict[str, tuple[Schedule, str]]:
             ),
             f"AlertScan every {scan_every}",
         ),
+        **_month_end(settings),
     }
 
 

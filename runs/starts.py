@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -21,7 +21,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from config import Settings
-from runs import exception_action, payment_feed, psa_feed, reconciliation, reference_sync
+from runs import contract_amendment as amendment
+from runs import exception_action, month_end_close, payment_feed, psa_feed, reconciliation, reference_sync
 from runs import opportunity_to_project as o2p
 from runs import time_to_billing as ttb
 from runs.search_attributes import OPPORTUNITY_ID
@@ -50,7 +51,55 @@ async def start_opportunity_to_project(
             search_attributes=TypedSearchAttributes([SearchAttributePair(OPPORTUNITY_ID, opportunity_id)]),
         )
     except WorkflowAlreadyStartedError:
-        # The deal was already turned into a project: a repeated notification changes nothing.
+        # The deal's run is closed. Once it completed, the deal is a project and this notification may be a
+        # change order: an amendment run per notification looks at it (one that changed no term is a no-op).
+        # A run that failed for good is restarted by a person, not by the CRM.
+        description = await client.get_workflow_handle(wf_id).describe()
+        if description.status == WorkflowExecutionStatus.COMPLETED:
+            return await start_contract_amendment(
+                client,
+                settings,
+                crm=crm,
+                opportunity_id=opportunity_id,
+                notification_id=notification_id,
+            )
+    return wf_id
+
+
+async def start_contract_amendment(
+    client: Client, settings: Settings, *, crm: str, opportunity_id: str, notification_id: str
+) -> str:
+    """One amendment run per CRM notification: a redelivered notification starts nothing new."""
+    return await start_amendment_run(
+        client,
+        task_queue=settings.task_queue,
+        input=amendment.ContractAmendmentInput(
+            crm=crm,
+            opportunity_id=opportunity_id,
+            notification_id=notification_id,
+            psa=settings.psa,
+            entities=tuple(settings.entities),
+        ),
+    )
+
+
+async def start_amendment_run(
+    client: Client, *, task_queue: str, input: amendment.ContractAmendmentInput
+) -> str:
+    """Start the amendment run named by the input's notification, unless it was started before."""
+    wf_id = amendment.workflow_id(input.crm, input.opportunity_id, input.notification_id)
+    try:
+        await client.start_workflow(
+            amendment.WORKFLOW_TYPE,
+            input,
+            id=wf_id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(OPPORTUNITY_ID, input.opportunity_id)]
+            ),
+        )
+    except WorkflowAlreadyStartedError:
         pass
     return wf_id
 
@@ -109,6 +158,20 @@ async def start_reconciliation(
     client: Client, *, task_queue: str, workflow_id: str, input: reconciliation.ReconciliationInput
 ) -> WorkflowHandle[object, object]:
     return await _start_once(client, reconciliation.WORKFLOW_TYPE, input, workflow_id, task_queue)
+
+
+async def start_month_end_close(
+    client: Client, *, task_queue: str, input: month_end_close.MonthEndCloseInput
+) -> WorkflowHandle[object, object]:
+    """Close the entity's period again; a close of it already running is joined, not doubled."""
+    assert input.period is not None, "a close started on demand names its period"
+    return await _start_once(
+        client,
+        month_end_close.WORKFLOW_TYPE,
+        input,
+        month_end_close.workflow_id(input.legal_entity, input.period),
+        task_queue,
+    )
 
 
 async def start_reference_sync(

@@ -21,6 +21,7 @@ from ledger.repository import get_exception, list_exceptions
 from runs.opportunity_to_project import OpportunityToProjectResult
 from runs.schedules import (
     alert_scan_schedule_id,
+    month_end_schedule_id,
     payables_scan_schedule_id,
     reconciliation_schedule_id,
     reference_sync_schedule_id,
@@ -176,18 +177,23 @@ async def test_schedules_apply_twice_creates_then_updates_every_schedule(cli_sys
         first = await run_cli("schedules", "apply")
         second = await run_cli("schedules", "apply")
         assert first[0] == second[0] == 0
-        assert [line.split(":")[0] for line in first[1].splitlines()] == ["created"] * 4
-        assert [line.split(":")[0] for line in second[1].splitlines()] == ["updated"] * 4
+        # Four for the firm, and a month-end close per legal entity.
+        expected = 4 + len(settings.entities)
+        assert [line.split(":")[0] for line in first[1].splitlines()] == ["created"] * expected
+        assert [line.split(":")[0] for line in second[1].splitlines()] == ["updated"] * expected
         assert reference_sync_schedule_id(settings) in second[1]
         assert reconciliation_schedule_id(settings) in second[1]
         assert alert_scan_schedule_id(settings) in second[1]
         assert payables_scan_schedule_id(settings) in second[1]
+        for entity in settings.entities:
+            assert month_end_schedule_id(settings, entity.code) in second[1]
     finally:
         scheduled = (
             reference_sync_schedule_id(settings),
             reconciliation_schedule_id(settings),
             alert_scan_schedule_id(settings),
             payables_scan_schedule_id(settings),
+            *(month_end_schedule_id(settings, entity.code) for entity in settings.entities),
         )
         for schedule_id in scheduled:
             with contextlib.suppress(Exception):

@@ -7,15 +7,19 @@ Rules (issue 5):
   are idempotent, so a repeated push changes nothing.
 - The run ends when the ERP shows the invoice settled; the result says how: `paid` (cash came in, credit
   notes may have settled part), `credited` (credit notes settled all of it, no cash), `voided`, or
-  `written_off` (finance's signal). See domain.settlement.
+  `written_off` (finance's decision). See domain.settlement.
 - Overpayment (more paid and credited than the gross total) still ends the run as paid, and raises an
   exception for finance to refund or reallocate the excess; the run's last stage is `overpaid`.
 - Dunning follows domain.dunning: a CRM task for the account owner at due date + 7, + 14 and + 30 days,
   each recorded in the status query, the SyncStage search attribute (`dunning_stage_<n>`) and the ledger
   audit; the last stage also hands the invoice to finance as an exception. A payment seen at any check
   stops the reminders at once: every reminder follows a fresh read of the invoice.
-- Write-off (`write_off` signal with a reason): ps-sync issues a credit note in the ERP for what is still
-  due, carrying the reason, then reports the invoice as written off. A credit note rather than a note in
+- Write-off (the `write_off_invoice` update, with a reason and the amount due as the person saw it):
+  ps-sync issues a credit note in the ERP for what is still due, carrying the reason and the authenticated
+  person, then reports the invoice as written off. The update is refused unless the run is following an
+  invoice with money due, no write-off is already under way, and the amount named is what is due; should a
+  payment change the amount before the credit is made, the write-off is dropped and finance is told. The
+  shipped `write_off` signal no longer writes anything off in a new run. A credit note rather than a note in
   our ledger only, because it is the one write both ERPs offer that takes the amount off the customer's
   balance: the ERP's aged receivables, the CRM's open receivables and reconciliation then all agree. If
   the invoice settles before the credit is made, the settlement wins and the request is recorded.
@@ -26,7 +30,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.crm import CreateCrmTaskInput, CrmActivities, PushReceivablesToCrmInput
@@ -42,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         InvoiceToCashInput,
         InvoiceToCashResult,
         InvoiceToCashStatus,
+        WriteOffAccepted,
         WriteOffRequest,
     )
     from workflows.options import LEDGER_CALL, VENDOR_CALL
@@ -49,6 +54,16 @@ with workflow.unsafe.imports_passed_through():
 PROCESS = "invoice_to_cash"
 # Checks per run before continuing as new: a year of hourly checks stays within small histories.
 CHECKS_BEFORE_CONTINUE = 500
+# The `write_off` signal once wrote off, unchecked, at any time, for whoever its body named. Recorded
+# histories replay it as it was taken; a new run writes off only through the validated update.
+WRITE_OFF_ONLY_BY_UPDATE = "write-off-only-by-validated-update"
+
+
+class WriteOffRefused(ApplicationError):
+    """A write-off the run did not take; the message is what the person is told."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, type="WriteOffRefused", non_retryable=True)
 
 
 @workflow.defn
@@ -65,17 +80,79 @@ class InvoiceToCash:
         self._write_off: WriteOffRequest | None = None
         self._write_off_attempts = 0
         self._overpaid: Money | None = None
+        # The invoice as last read from the ERP: what a write-off may be asked for.
+        self._seen: ReceivablesSummary | None = None
 
     @workflow.signal
     def invoice_changed(self, change: InvoiceChanged) -> None:
         self._nudges += 1
         self._nudged = True
 
-    @workflow.signal
-    def write_off(self, request: WriteOffRequest) -> None:
+    @workflow.signal(unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
+    async def write_off(self, request: WriteOffRequest) -> None:
+        if workflow.patched(WRITE_OFF_ONLY_BY_UPDATE):
+            # A signal's sender is never told it was ignored, and its actor is whatever the sender wrote:
+            # the audit is where someone still using it finds out.
+            workflow.logger.warning(
+                "ignored the write_off signal (actor %r): write-offs are taken only as the "
+                "write_off_invoice update",
+                request.actor,
+            )
+            await workflow.execute_local_activity_method(
+                LedgerActivities.audit,
+                AuditInput(
+                    action="write_off_signal_ignored",
+                    entity="invoice",
+                    key=workflow.info().workflow_id,
+                    detail={"claimed_actor": request.actor, "stage": self._stage},
+                ),
+                **LEDGER_CALL,
+            )
+            return
         # The first request stands; finance asking twice must not write off twice.
         if self._write_off is None:
             self._write_off = request
+
+    @workflow.update
+    def write_off_invoice(self, request: WriteOffRequest) -> WriteOffAccepted:
+        """Write off what is still due; refused unless money is due and the caller names that amount."""
+        # Checked again here: only what the handler sees, one update at a time, decides who wins.
+        seen = self._refuse_unless_write_off_possible(request)
+        self._write_off = request
+        return WriteOffAccepted(
+            invoice_number=seen.invoice_number, amount_due=seen.amount_due, requested_by=request.actor
+        )
+
+    @write_off_invoice.validator
+    def _write_off_possible(self, request: WriteOffRequest) -> None:
+        self._refuse_unless_write_off_possible(request)
+
+    def _refuse_unless_write_off_possible(self, request: WriteOffRequest) -> ReceivablesSummary:
+        if self._write_off is not None:
+            raise WriteOffRefused(
+                f"a write-off requested by {self._write_off.actor} is already under way: nothing else to do"
+            )
+        following = self._stage == "awaiting_payment" or self._stage.startswith("dunning_stage_")
+        seen = self._seen
+        if not following or seen is None:
+            raise WriteOffRefused(
+                f"this run is not following an invoice with money due (stage {self._stage})"
+            )
+        if seen.amount_due.amount <= 0:
+            raise WriteOffRefused(f"invoice {seen.invoice_number} has nothing due: nothing to write off")
+        if not request.reason.strip():
+            raise WriteOffRefused("a write-off needs a reason: it is written on the credit note")
+        if request.expected_due is None:
+            raise WriteOffRefused(
+                f"a write-off must name the amount due it is about: invoice {seen.invoice_number} has "
+                f"{seen.amount_due} due"
+            )
+        if request.expected_due != seen.amount_due:
+            raise WriteOffRefused(
+                f"the amount due on invoice {seen.invoice_number} is {seen.amount_due}, not "
+                f"{request.expected_due}: it changed since you looked"
+            )
+        return seen
 
     @workflow.query
     def status(self) -> InvoiceToCashStatus:
@@ -158,7 +235,8 @@ class InvoiceToCash:
                 key="read",
             )
             return None
-        return ReceivablesSummary.of(status)
+        self._seen = ReceivablesSummary.of(status)
+        return self._seen
 
     def _history_is_long(self) -> bool:
         return self._checks >= CHECKS_BEFORE_CONTINUE or workflow.info().is_continue_as_new_suggested()
@@ -268,6 +346,28 @@ class InvoiceToCash:
         self, input: InvoiceToCashInput, summary: ReceivablesSummary, request: WriteOffRequest
     ) -> InvoiceToCashResult | None:
         """Credit what is still due with finance's reason; None when the invoice is to be followed on."""
+        if request.expected_due is not None and request.expected_due != summary.amount_due:
+            # A payment or credit landed between the decision and this read: finance decided on another
+            # amount, so nothing is credited until someone decides on this one.
+            self._write_off = None
+            await self._audit(
+                input,
+                "write_off_dropped",
+                {
+                    "actor": request.actor,
+                    "expected_due": str(request.expected_due),
+                    "amount_due": str(summary.amount_due),
+                },
+            )
+            await self._raise(
+                input,
+                ExceptionOwner.FINANCE,
+                f"write-off of invoice {input.invoice_number} requested by {request.actor} for "
+                f"{request.expected_due} was not made: {summary.amount_due} is due now; write off again if "
+                "it still stands",
+                key="write-off",
+            )
+            return None
         self._set_stage("writing_off", ExceptionOwner.FINANCE)
         amount = summary.amount_due
         # A new key per request: an ERP that replays a stored reply must not replay an earlier refusal.

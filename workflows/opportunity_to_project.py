@@ -182,6 +182,7 @@ class OpportunityToProject:
                         contract=spec.contract,
                         service_code=spec.service_code,
                         erp_project=erp_project,
+                        budget=spec.budget,
                     )
                 ),
                 **LEDGER_CALL,
@@ -340,6 +341,9 @@ class OpportunityToProject:
                         customer_id=customer.customer_id,
                         customer_code=opportunity.account.id,
                         customer_name=opportunity.account.name,
+                        # What the PSA holds: the service's practice the project was made with, or the
+                        # one a person filed a project found again under.
+                        practice=project.practice,
                     ),
                 ),
                 **VENDOR_CALL,

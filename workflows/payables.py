@@ -2,11 +2,14 @@
 and the PSA hears when it is paid.
 
 The supplier is the consultant who paid reimbursable expenses (a bill to the employee's supplier record), or
-a vendor named on expenses (a bill to that vendor). Rules (domain.payables):
-- The run re-reads the supplier's approved payable expenses of the period from the PSA; expenses already
-  on a bill are left alone, so a run started again bills only what is new.
-- Each expense's line books to the cost account its category maps to in its entity; an expense without one
-  (or with one the ERP's chart lacks) is a finance exception, and the rest is billed.
+a vendor named on expenses or as the firm a subcontractor works for (a bill to that vendor, holding both).
+Rules (domain.payables):
+- The run re-reads the supplier's approved payable expenses and subcontracted time of the period from the
+  PSA; what is already on a bill is left alone, so a run started again bills only what is new.
+- Each expense's line books to the cost account its category maps to in its entity; subcontracted time
+  bills at its cost rate, one line per person, project and rate, to its role's cost account. An expense or
+  entry without an account (or with one the ERP's chart lacks), or time without a cost rate, is a finance
+  exception, and the rest is billed. Every line carries its project's ERP dimensions.
 - The supplier is found or created in the ERP of the entity (crosswalk first), the bill posted under a key
   and reference derived from supplier, period, entity and expense ids, and only then are the expenses
   marked in the PSA as on that bill. A permanent refusal is an exception for finance, never a lost bill.
@@ -30,17 +33,31 @@ with workflow.unsafe.imports_passed_through():
         EnsureSupplierInput,
         GetBillStatusInput,
         LoadCostAccountsInput,
+        LoadCostAccountsResult,
         MarkExpensesInput,
+        MarkTimeInput,
         OwedExpense,
+        OwedTime,
         PayablesActivities,
         PostBillInput,
+        ReadSubcontractedTimeInput,
         ReadSupplierExpensesInput,
         ResolveExceptionsInput,
     )
     from canonical import ExceptionOwner, InvoiceState
     from canonical.payables import Bill, BillLine, Supplier
     from domain.account_mapping import AccountProblem
-    from domain.payables import bill_key, bill_line, bill_reference, cost_account, due_date
+    from domain.payables import (
+        CostedTime,
+        bill_key,
+        bill_line,
+        bill_reference,
+        cost_account,
+        due_date,
+        missing_cost_rate,
+        time_bill_lines,
+        time_cost_account,
+    )
     from runs import search_attributes as sa
     from runs.payables import (
         CHECKS_BEFORE_CONTINUE,
@@ -54,6 +71,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.options import LEDGER_CALL, PAGED_CALL, POSTING_CALL, VENDOR_CALL
 
 PROCESS = "payables"
+# Subcontracted time read, billed and marked alongside expenses.
+SUBCONTRACTED_TIME = "payables-subcontracted-time"
+# What finance or the PMO may have been asked to fix for a time entry, settled once it is on a bill.
+TIME_PROBLEMS = ("cost-rate", "cost-account", "legal-entity")
 
 
 def _failure(error: ActivityError) -> str:
@@ -121,9 +142,20 @@ class Payables:
             **PAGED_CALL,
         )
         owed = [o for o in read.expenses if o.expense.bill_number is None]
-        if read.supplier is None or not owed:
+        supplier = read.supplier
+        time: list[OwedTime] = []
+        if workflow.patched(SUBCONTRACTED_TIME):
+            timed = await workflow.execute_activity_method(
+                PayablesActivities.read_subcontracted_time,
+                ReadSubcontractedTimeInput(period=input.period, supplier_key=input.supplier_key),
+                **PAGED_CALL,
+            )
+            time = [t for t in timed.time if t.entry.bill_number is None]
+            supplier = supplier or timed.supplier
+        if supplier is None or not (owed or time):
             return
         by_entity: dict[str, list[OwedExpense]] = {}
+        time_by_entity: dict[str, list[OwedTime]] = {}
         for item in owed:
             if item.legal_entity is None:
                 await self._raise(
@@ -136,11 +168,35 @@ class Payables:
                 )
                 continue
             by_entity.setdefault(item.legal_entity, []).append(item)
-        for legal_entity in sorted(by_entity):
-            await self._bill_entity(input, read.supplier, legal_entity, by_entity[legal_entity])
+        for worked in time:
+            entry = worked.entry
+            if worked.legal_entity is None:
+                await self._raise(
+                    input,
+                    ExceptionOwner.PMO,
+                    f"time entry {entry.id} of project {entry.project_id} cannot be billed: the project "
+                    "names no legal entity, so no ERP owes it",
+                    key=f"time:{entry.id}:legal-entity",
+                    record={"time_entry_id": entry.id, "project_id": entry.project_id},
+                )
+                continue
+            time_by_entity.setdefault(worked.legal_entity, []).append(worked)
+        for legal_entity in sorted(set(by_entity) | set(time_by_entity)):
+            await self._bill_entity(
+                input,
+                supplier,
+                legal_entity,
+                by_entity.get(legal_entity, []),
+                time_by_entity.get(legal_entity, []),
+            )
 
     async def _bill_entity(
-        self, input: PayablesInput, supplier: Supplier, legal_entity: str, owed: list[OwedExpense]
+        self,
+        input: PayablesInput,
+        supplier: Supplier,
+        legal_entity: str,
+        owed: list[OwedExpense],
+        time: list[OwedTime],
     ) -> None:
         workflow.upsert_search_attributes([sa.LEGAL_ENTITY.value_set(legal_entity)])
         accounts = await workflow.execute_local_activity_method(
@@ -165,24 +221,79 @@ class Payables:
                     },
                 )
                 continue
-            lines.append(bill_line(item.expense, choice.account_code))
+            lines.append(bill_line(item.expense, choice.account_code, item.dimensions))
+        if time:
+            lines.extend(await self._time_lines(input, legal_entity, accounts, time))
         currencies = {line.amount.currency for line in lines}
         for currency in sorted(currencies):
             await self._post(
                 input, supplier, legal_entity, [ln for ln in lines if ln.amount.currency == currency]
             )
 
+    async def _time_lines(
+        self, input: PayablesInput, legal_entity: str, accounts: LoadCostAccountsResult, time: list[OwedTime]
+    ) -> list[BillLine]:
+        costed: list[CostedTime] = []
+        for worked in sorted(time, key=lambda t: (t.entry.date, t.entry.id)):
+            entry = worked.entry
+            if entry.cost_rate is None:
+                await self._raise(
+                    input,
+                    ExceptionOwner.FINANCE,
+                    missing_cost_rate(entry),
+                    key=f"time:{entry.id}:cost-rate",
+                    record={
+                        "time_entry_id": entry.id,
+                        "person_id": entry.person_id,
+                        "person_name": entry.person_name,
+                        "currency": entry.currency,
+                        "project_id": entry.project_id,
+                    },
+                )
+                continue
+            choice = time_cost_account(accounts.accounts, entry.role, legal_entity=legal_entity)
+            if isinstance(choice, AccountProblem):
+                await self._raise(
+                    input,
+                    ExceptionOwner.FINANCE,
+                    f"time entry {entry.id} ({entry.minutes} min of {entry.person_name}) is not billed: "
+                    f"{choice.reason}",
+                    key=f"time:{entry.id}:cost-account",
+                    record={
+                        "time_entry_id": entry.id,
+                        "legal_entity": legal_entity,
+                        "role": entry.role,
+                        "rule": choice.rule,
+                    },
+                )
+                continue
+            costed.append(
+                CostedTime(
+                    entry=entry,
+                    cost_rate=entry.cost_rate,
+                    account_code=choice.account_code,
+                    dimensions=worked.dimensions,
+                )
+            )
+        if not costed:
+            return []
+        if accounts.rounding is None:
+            # Loaded by this code, which always sets it: a missing rule is a deployment fault to retry.
+            raise RuntimeError(f"no rounding rule was loaded for legal entity {legal_entity}")
+        return time_bill_lines(costed, accounts.rounding)
+
     async def _post(
         self, input: PayablesInput, supplier: Supplier, legal_entity: str, lines: list[BillLine]
     ) -> None:
         self._set_stage("posting")
-        expense_ids = [line.expense_id for line in lines]
+        expense_ids = [line.expense_id for line in lines if line.expense_id is not None]
+        time_ids = [entry_id for line in lines for entry_id in line.time_entry_ids]
         key = bill_key(
             psa=input.psa,
             supplier_key=supplier.key,
             period=input.period,
             legal_entity=legal_entity,
-            expense_ids=expense_ids,
+            expense_ids=[source for line in lines for source in line.source_ids],
         )
         try:
             ensured = await workflow.execute_activity_method(
@@ -211,7 +322,12 @@ class Payables:
                 f"the bill for {supplier.name} ({legal_entity}, {input.period}) was not posted: "
                 f"{_failure(error)}",
                 key=f"{legal_entity}:post",
-                record={"legal_entity": legal_entity, "expense_ids": expense_ids, "idempotency_key": key},
+                record={
+                    "legal_entity": legal_entity,
+                    "expense_ids": expense_ids,
+                    "time_entry_ids": time_ids,
+                    "idempotency_key": key,
+                },
             )
             return
         tracked = TrackedBill(
@@ -220,19 +336,31 @@ class Payables:
             number=posted.posted.number,
             total=posted.posted.total,
             expense_ids=tuple(expense_ids),
+            time_entry_ids=tuple(time_ids),
         )
         self._bills.append(tracked)
-        await workflow.execute_activity_method(
-            PayablesActivities.mark_expenses_on_bill,
-            MarkExpensesInput(expense_ids=tracked.expense_ids, bill_number=tracked.number),
-            **VENDOR_CALL,
-        )
+        if tracked.expense_ids:
+            await workflow.execute_activity_method(
+                PayablesActivities.mark_expenses_on_bill,
+                MarkExpensesInput(expense_ids=tracked.expense_ids, bill_number=tracked.number),
+                **VENDOR_CALL,
+            )
+        if tracked.time_entry_ids:
+            await workflow.execute_activity_method(
+                PayablesActivities.mark_time_on_bill,
+                MarkTimeInput(time_entry_ids=tracked.time_entry_ids, bill_number=tracked.number),
+                **VENDOR_CALL,
+            )
         # What finance was asked to fix for these expenses is settled by the bill (a retry after a fix).
-        settled = [f"{legal_entity}:post"] + [
-            f"{expense_id}:{problem}"
-            for expense_id in expense_ids
-            for problem in ("cost-account", "legal-entity")
-        ]
+        settled = (
+            [f"{legal_entity}:post"]
+            + [
+                f"{expense_id}:{problem}"
+                for expense_id in expense_ids
+                for problem in ("cost-account", "legal-entity")
+            ]
+            + [f"time:{entry_id}:{problem}" for entry_id in time_ids for problem in TIME_PROBLEMS]
+        )
         await workflow.execute_local_activity_method(
             PayablesActivities.resolve_exceptions,
             ResolveExceptionsInput(
@@ -278,23 +406,31 @@ class Payables:
             )
             state = read.status.state
             if state == InvoiceState.PAID:
-                await workflow.execute_activity_method(
-                    PayablesActivities.mark_expenses_reimbursed,
-                    MarkExpensesInput(expense_ids=bill.expense_ids, bill_number=bill.number),
-                    **VENDOR_CALL,
-                )
+                if bill.expense_ids:
+                    await workflow.execute_activity_method(
+                        PayablesActivities.mark_expenses_reimbursed,
+                        MarkExpensesInput(expense_ids=bill.expense_ids, bill_number=bill.number),
+                        **VENDOR_CALL,
+                    )
+                if bill.time_entry_ids:
+                    await workflow.execute_activity_method(
+                        PayablesActivities.mark_time_paid,
+                        MarkTimeInput(time_entry_ids=bill.time_entry_ids, bill_number=bill.number),
+                        **VENDOR_CALL,
+                    )
                 self._bills[index] = bill.model_copy(update={"paid": True})
             elif state == InvoiceState.VOIDED:
                 await self._raise(
                     input,
                     ExceptionOwner.FINANCE,
-                    f"bill {bill.number} was voided in the ERP; its expenses stay marked as on it and are "
-                    "not reimbursed until finance bills them again",
+                    f"bill {bill.number} was voided in the ERP; its expenses and time stay marked as on it "
+                    "and are not paid until finance bills them again",
                     key=f"{bill.bill_id}:voided",
                     record={
                         "bill_id": bill.bill_id,
                         "number": bill.number,
                         "expense_ids": list(bill.expense_ids),
+                        "time_entry_ids": list(bill.time_entry_ids),
                     },
                 )
                 # Nobody will pay a void bill: it stops being followed.

@@ -16,7 +16,16 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.ledger import BillingHistoryInput, LedgerActivities, LoadContractInput
-    from canonical import BillingModel, ExceptionOwner, LegalEntity, Money, ProjectContract, ProjectStatus
+    from canonical import (
+        BillingModel,
+        ExceptionOwner,
+        LegalEntity,
+        Money,
+        Period,
+        ProjectContract,
+        ProjectStatus,
+    )
+    from canonical.contract_versions import ContractVersion, version_in_force
     from domain.billing_policy import allowance_for, approval_reason, late_entry_decision, retainer_fee
     from domain.billing_validation import BillingContext
     from domain.rating import invoice_lines, retainer_account_problem
@@ -98,7 +107,7 @@ class TimeToBilling(Collecting, Rating, Approval, Posting, LateWork):
         if carried is None:
             await self._wait_for_period_to_settle(input)
             await self._record_bill_now(input)
-        contract = await self._load_contract(input)
+        contract, versions = await self._load_contract(input)
         self._currency = contract.contract.currency
         entity = _entity(input.entities, contract.contract.legal_entity)
         booked = await workflow.execute_local_activity_method(
@@ -169,6 +178,7 @@ class TimeToBilling(Collecting, Rating, Approval, Posting, LateWork):
             accounts=booked.accounts,
             service_code=contract.service_code,
             dimensions=contract.erp_project.dimensions if contract.erp_project else (),
+            contract_versions=versions,
         )
         fee_problem = retainer_account_problem(context)
         if fee_problem is not None:
@@ -226,14 +236,24 @@ class TimeToBilling(Collecting, Rating, Approval, Posting, LateWork):
 
     # --- the contract ---------------------------------------------------------------------------------------
 
-    async def _load_contract(self, input: TimeToBillingInput) -> ProjectContract:
-        contract = (
-            await workflow.execute_local_activity_method(
-                LedgerActivities.load_project_contract,
-                LoadContractInput(psa=input.psa, project_id=input.project_id),
-                **LEDGER_CALL,
-            )
-        ).contract
+    async def _load_contract(
+        self, input: TimeToBillingInput
+    ) -> tuple[ProjectContract, tuple[ContractVersion, ...]]:
+        """The contract the period is billed under, and every version when it was amended.
+
+        An amended contract bills the period under the version in force on its last day: the cap, the
+        billing model, tax and payment terms are the period's; the one term that follows each item's own
+        date is a milestone's charge (BillingContext.billing_schedule_on). A not-to-exceed is a total over
+        the project's life, so a cap changed mid-period applies to all of the period's work. Rates are the
+        PSA's dated rate card's, which already rates each entry on its own date.
+        """
+        loaded = await workflow.execute_local_activity_method(
+            LedgerActivities.load_project_contract,
+            LoadContractInput(psa=input.psa, project_id=input.project_id),
+            **LEDGER_CALL,
+        )
+        in_force = version_in_force(loaded.versions, Period(value=input.period).last_day)
+        contract = in_force.contract if in_force is not None else loaded.contract
         if contract is None:
             await self._raise(
                 input,
@@ -255,7 +275,7 @@ class TimeToBilling(Collecting, Rating, Approval, Posting, LateWork):
                 sa.OPPORTUNITY_ID.value_set(contract.opportunity_id),
             ]
         )
-        return contract
+        return contract, loaded.versions
 
 
 def _entity(entities: tuple[LegalEntity, ...], code: str) -> LegalEntity:

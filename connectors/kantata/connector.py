@@ -18,9 +18,9 @@ from canonical import PsaEvent, ReceivablesSummary
 from canonical.reference import Employee
 from connectors.kantata import mapping, receivables
 from connectors.kantata.access import rejected
-from connectors.kantata.billing import KantataBilling
 from connectors.kantata.feed import RETENTION, FeedCursor, created_after_for_poll, merge, unseen
 from connectors.kantata.fields import ERP_AMOUNT_DUE_FIELD, ERP_AMOUNT_PAID_FIELD, ERP_INVOICES_FIELD
+from connectors.kantata.month_end import KantataMonthEnd
 from connectors.kantata.payables import KantataPayables
 from connectors.kantata.projects import KantataProjects
 from connectors.paging import Page
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 FIRST_POLL_MARGIN = timedelta(minutes=1)
 
 
-class KantataConnector(KantataProjects, KantataBilling, KantataPayables):
+class KantataConnector(KantataProjects, KantataMonthEnd, KantataPayables):
     """The PSA role over one Kantata account; `aclose` it when done."""
 
     @classmethod

@@ -36,6 +36,7 @@ from connectors.kantata.fields import (
     ERP_INVOICE_MODEL,
     LEGAL_ENTITY_FIELD,
     OPPORTUNITY_MODEL,
+    PRACTICE_FIELD,
     SERVICE_NAME,
 )
 
@@ -87,6 +88,13 @@ def external_ref(references: Iterable[Record], model: str) -> str | None:
 
 def custom_values(values: Iterable[Record]) -> dict[str, Any]:
     return {str(value.get("custom_field_name")): value.get("value") for value in values}
+
+
+def practice(fields: Mapping[str, Any]) -> str | None:
+    """The project's practice: a blank value (a person cleared it) is no practice."""
+    value = fields.get(PRACTICE_FIELD)
+    text = " ".join(value.split()) if isinstance(value, str) else ""
+    return text or None
 
 
 def project_status(workspace: Record) -> ProjectStatus:
@@ -164,6 +172,7 @@ def to_project(
             if story.get("story_type") == "milestone" and isinstance(currency, str)
         ),
         project_manager=lead.get("full_name") if lead else None,
+        practice=practice(fields),
     )
 
 

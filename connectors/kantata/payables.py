@@ -1,9 +1,11 @@
-"""Payables in Kantata: approved expenses owed to the person who paid them or to their vendor, and the
-ERP bill each was put on.
+"""Payables in Kantata: approved expenses owed to the person who paid them or to their vendor, approved time
+of subcontractors owed to their firm at their cost rate, and the ERP bill each was put on.
 
-Kantata keeps no payables state of its own, so the bill is an external reference on the expense (service
-`ps-sync`, model `ErpBill`, the bill number as its ref): `external_status` says `posted` until the bill is
-paid, then `reimbursed`. Writing the same reference again changes nothing, so a retried mark is harmless.
+Kantata keeps no payables state of its own, so the bill is an external reference on the expense or time
+entry (service `ps-sync`, model `ErpBill`, the bill number as its ref): `external_status` says `posted` until
+the bill is paid, then `reimbursed`. Writing the same reference again changes nothing, so a retried mark is
+harmless. A subcontractor is a member whose User custom field `Supplier` names their firm; a time entry's
+`cost_rate_in_cents` is the member's cost rate when the time was logged (a later cost rate leaves it alone).
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import date
 
 from canonical import Period
-from canonical.payables import PayableExpense
+from canonical.payables import PayableExpense, SubcontractedTime
 from connectors.errors import Conflict, NotFound
 from connectors.kantata import mapping
 from connectors.kantata.access import ID_CHUNK, KantataAccess, chunks, plain_ref
 from connectors.kantata.client import SYSTEM, Record
-from connectors.kantata.fields import ERP_BILL_MODEL, SERVICE_NAME
+from connectors.kantata.fields import ERP_BILL_MODEL, SERVICE_NAME, SUPPLIER_FIELD
 from connectors.paging import Page
 
 POSTED = "posted"
@@ -57,6 +59,29 @@ def _payable(record: Record, user: Record | None, bill: Record | None) -> Payabl
     )
 
 
+def _subcontracted(
+    record: Record, user: Record | None, supplier: str, role: str | None, bill: Record | None
+) -> SubcontractedTime:
+    cost = record.get("cost_rate_in_cents")
+    currency = str(record["currency"])
+    return SubcontractedTime(
+        id=str(record["id"]),
+        project_id=str(record["workspace_id"]),
+        person_id=str(record["user_id"]),
+        person_name=str((user or {}).get("full_name") or f"Kantata user {record['user_id']}"),
+        supplier=supplier,
+        role=role,
+        date=date.fromisoformat(record["date_performed"]),
+        minutes=int(record["time_in_minutes"]),
+        currency=currency,
+        cost_rate=None
+        if cost is None
+        else mapping.money(int(cost), currency, record.get("currency_base_unit")),
+        bill_number=str(bill["service_model_ref"]) if bill else None,
+        paid=bool(bill and bill.get("external_status") == REIMBURSED),
+    )
+
+
 class KantataPayables(KantataAccess):
     async def payable_expenses(
         self, period: Period, *, cursor: str | None = None
@@ -82,32 +107,89 @@ class KantataPayables(KantataAccess):
                 items=items, cursor=str(number), next_cursor=None if following is None else str(following)
             )
 
+    async def subcontractors(self) -> dict[str, str]:
+        """User id -> the firm the member works for, from the `Supplier` User custom field; an account
+        without the field has no subcontractors."""
+        fields, _ = await self._client.all_records("/custom_fields", {"subject_types": "User"})
+        field = next((f for f in fields if f.get("name") == SUPPLIER_FIELD), None)
+        if field is None:
+            return {}
+        values, _ = await self._client.all_records(
+            "/custom_field_values", {"subject_type": "User", "with_custom_field_id": str(field["id"])}
+        )
+        firms = {str(v["subject_id"]): " ".join(str(v.get("value") or "").split()) for v in values}
+        return {user_id: firm for user_id, firm in firms.items() if firm}
+
+    async def subcontracted_time(
+        self, period: Period, *, cursor: str | None = None
+    ) -> AsyncIterator[Page[SubcontractedTime]]:
+        firms = await self.subcontractors()
+        if not firms:
+            return
+        params = {
+            "date_performed_between": f"{period.first_day.isoformat()}:{period.last_day.isoformat()}",
+            "approved": "true",
+            "with_user_ids": ",".join(sorted(firms, key=int)),
+            "from_archived_workspaces": "true",
+            "include": "user,role,external_references",
+            "order": "created_at:asc",
+        }
+        async for envelope, number in self._client.pages("/time_entries", params, start=cursor):
+            items = []
+            for record in envelope.records():
+                firm = firms.get(str(record["user_id"]))
+                if firm is None:
+                    continue
+                users = envelope.related(record, "user_id", "users")
+                roles = envelope.related(record, "role_id", "roles")
+                references = envelope.related(record, "external_reference_ids", "external_references")
+                items.append(
+                    _subcontracted(
+                        record,
+                        users[0] if users else None,
+                        firm,
+                        str(roles[0]["name"]) if roles else None,
+                        _bill_reference(references),
+                    )
+                )
+            following = envelope.next_page
+            yield Page(
+                items=items, cursor=str(number), next_cursor=None if following is None else str(following)
+            )
+
     async def mark_on_bill(self, *, expense_ids: Sequence[str], bill_number: str) -> None:
-        await self._mark(expense_ids, bill_number, POSTED)
+        await self._mark("expenses", expense_ids, bill_number, POSTED)
 
     async def mark_reimbursed(self, *, expense_ids: Sequence[str], bill_number: str) -> None:
-        await self._mark(expense_ids, bill_number, REIMBURSED)
+        await self._mark("expenses", expense_ids, bill_number, REIMBURSED)
 
-    async def _mark(self, expense_ids: Sequence[str], bill_number: str, status: str) -> None:
+    async def mark_time_on_bill(self, *, time_entry_ids: Sequence[str], bill_number: str) -> None:
+        await self._mark("time_entries", time_entry_ids, bill_number, POSTED)
+
+    async def mark_time_paid(self, *, time_entry_ids: Sequence[str], bill_number: str) -> None:
+        await self._mark("time_entries", time_entry_ids, bill_number, REIMBURSED)
+
+    async def _mark(self, kind: str, ids: Sequence[str], bill_number: str, status: str) -> None:
         number = plain_ref(bill_number, "bill_number")
-        current = await self._bill_references(list(dict.fromkeys(expense_ids)))
+        what = "expense" if kind == "expenses" else "time entry"
+        current = await self._bill_references(kind, list(dict.fromkeys(ids)))
         clashes = [
-            f"expense {expense_id} is on bill {ref['service_model_ref']}"
-            for expense_id, ref in current.items()
+            f"{what} {item_id} is on bill {ref['service_model_ref']}"
+            for item_id, ref in current.items()
             if ref is not None and str(ref["service_model_ref"]) != number
         ]
         if clashes:
             raise Conflict(f"cannot mark on bill {number}: {'; '.join(clashes[:10])}", system=SYSTEM)
-        for expense_id, ref in current.items():
+        for item_id, ref in current.items():
             # A paid bill stays paid: a late `posted` mark (a retried earlier step) must not undo it.
             if ref is not None and (
                 ref.get("external_status") == status or ref.get("external_status") == REIMBURSED
             ):
                 continue
             await self._client.put(
-                f"/expenses/{expense_id}",
+                f"/{kind}/{item_id}",
                 {
-                    "expense": {
+                    ("expense" if kind == "expenses" else "time_entry"): {
                         "external_reference": {
                             "service_name": SERVICE_NAME,
                             "service_model": ERP_BILL_MODEL,
@@ -120,11 +202,11 @@ class KantataPayables(KantataAccess):
                 },
             )
 
-    async def _bill_references(self, expense_ids: list[str]) -> dict[str, Record | None]:
+    async def _bill_references(self, kind: str, ids: list[str]) -> dict[str, Record | None]:
         found: dict[str, Record | None] = {}
-        for chunk in chunks(expense_ids, ID_CHUNK):
+        for chunk in chunks(ids, ID_CHUNK):
             envelope = await self._client.get(
-                "/expenses",
+                f"/{kind}",
                 {
                     "only": ",".join(chunk),
                     "from_archived_workspaces": "true",
@@ -135,7 +217,8 @@ class KantataPayables(KantataAccess):
             for record in envelope.records():
                 references = envelope.related(record, "external_reference_ids", "external_references")
                 found[str(record["id"])] = _bill_reference(references)
-        missing = sorted(set(expense_ids) - set(found))
+        missing = sorted(set(ids) - set(found))
         if missing:
-            raise NotFound(f"Kantata has no expenses {', '.join(missing[:20])}", system=SYSTEM)
+            what = "expenses" if kind == "expenses" else "time entries"
+            raise NotFound(f"Kantata has no {what} {', '.join(missing[:20])}", system=SYSTEM)
         return found

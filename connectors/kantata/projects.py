@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from canonical import Project, ProjectSpec, ProjectStatus, RateCard, Resource
+from canonical.contract_versions import AmendedProject, ProjectAmendment
 from connectors.errors import Conflict, NotFound
 from connectors.kantata import mapping
 from connectors.kantata.access import KantataAccess, plain_ref, rejected
@@ -15,6 +16,7 @@ from connectors.kantata.fields import (
     CLIENT_FIELD,
     LEGAL_ENTITY_FIELD,
     OPPORTUNITY_MODEL,
+    PRACTICE_FIELD,
     SERVICE_CODE_FIELD,
     SERVICE_NAME,
 )
@@ -74,6 +76,15 @@ class KantataProjects(KantataAccess):
     async def _create_workspace(self, spec: ProjectSpec, fields: dict[str, str]) -> Record:
         rate_card_id = await self._rate_card_for(spec)
         lead = await self._user_named(spec.project_manager) if spec.project_manager else None
+        values = [
+            (CLIENT_FIELD, spec.customer_name),
+            (LEGAL_ENTITY_FIELD, spec.contract.legal_entity),
+            (BILLING_MODEL_FIELD, spec.contract.billing_model.value),
+            (SERVICE_CODE_FIELD, spec.service_code),
+        ]
+        # Only where the account keeps practices: one without the field files the project under none.
+        if spec.practice and PRACTICE_FIELD in fields:
+            values.append((PRACTICE_FIELD, spec.practice))
         attributes: dict[str, Any] = {
             "title": spec.name,
             "description": f"{spec.customer_name}, {spec.service_code}, from {spec.external_ref}",
@@ -92,13 +103,7 @@ class KantataProjects(KantataAccess):
                 "status": "successful",
             },
             "custom_fields": [
-                {"custom_field_id": int(fields[name]), "value": value}
-                for name, value in (
-                    (CLIENT_FIELD, spec.customer_name),
-                    (LEGAL_ENTITY_FIELD, spec.contract.legal_entity),
-                    (BILLING_MODEL_FIELD, spec.contract.billing_model.value),
-                    (SERVICE_CODE_FIELD, spec.service_code),
-                )
+                {"custom_field_id": int(fields[name]), "value": value} for name, value in values
             ],
         }
         if spec.budget is not None:
@@ -227,6 +232,70 @@ class KantataProjects(KantataAccess):
                 "external_message": f"{status.value}: {reason}"[:255],
             }
         await self._client.put(f"/workspaces/{project_id}", {"workspace": attributes})
+
+    async def amend_project(self, amendment: ProjectAmendment) -> AmendedProject:
+        """Budget (the workspace's price) and milestone stories brought to the amended contract.
+
+        Each write is a set to a value, so a repeated amendment finds nothing left to do.
+        """
+        project_id = amendment.project_id
+        workspace = (await self._client.get(f"/workspaces/{project_id}", {"include_archived": "true"})).one()
+        budget_set = False
+        if amendment.budget is not None:
+            if amendment.budget.currency != workspace.get("currency"):
+                raise rejected(
+                    f"budget is in {amendment.budget.currency}, the project in {workspace.get('currency')}",
+                    "budget",
+                )
+            if workspace.get("price_in_cents") != mapping.subunits(amendment.budget):
+                await self._client.put(
+                    f"/workspaces/{project_id}",
+                    {"workspace": {"budgeted": True, "price": amendment.budget.amount}},
+                )
+                budget_set = True
+        stories, _ = await self._client.all_records(
+            "/stories", {"workspace_id": project_id, "show_archived": "true"}
+        )
+        milestones = {str(s["title"]): s for s in stories if s.get("story_type") == "milestone"}
+        charges = {c.milestone: mapping.subunits(c.amount) for c in amendment.billing_schedule}
+        added = [title for title in amendment.milestones if title not in milestones]
+        if added:
+            await self._client.post(
+                "/stories",
+                {
+                    "stories": [
+                        {
+                            "workspace_id": int(project_id),
+                            "title": title,
+                            "story_type": "milestone",
+                            "billable": False,
+                            **({"budget_estimate_in_cents": charges[title]} if title in charges else {}),
+                        }
+                        for title in added
+                    ]
+                },
+            )
+        repriced, archived = [], []
+        for title, story in milestones.items():
+            if title in amendment.milestones:
+                changes: dict[str, Any] = {}
+                if story.get("archived"):
+                    changes["archived"] = False
+                if title in charges and story.get("budget_estimate_in_cents") != charges[title]:
+                    changes["budget_estimate_in_cents"] = charges[title]
+                    repriced.append(title)
+                if changes:
+                    await self._client.put(f"/stories/{story['id']}", {"story": changes})
+            elif not story.get("archived") and story.get("state") != "completed":
+                await self._client.put(f"/stories/{story['id']}", {"story": {"archived": True}})
+                archived.append(title)
+        return AmendedProject(
+            project_id=project_id,
+            budget_set=budget_set,
+            added=tuple(added),
+            repriced=tuple(repriced),
+            archived=tuple(archived),
+        )
 
     # --- rate cards and team --------------------------------------------------------------------------------
 

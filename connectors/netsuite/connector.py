@@ -29,7 +29,7 @@ from canonical import (
     name_key,
     tax_number_key,
 )
-from canonical.dimensions import ErpProject, ErpProjectSpec
+from canonical.dimensions import Dimension, ErpProject, ErpProjectSpec
 from canonical.reference import BookedInvoice, ErpReferenceData
 from connectors.errors import Conflict, FieldError, NotFound, Rejected
 from connectors.netsuite import mapping, projects, reference, suiteql
@@ -408,6 +408,9 @@ class NetSuiteConnector:
         return found
 
     # --- project dimensions (ErpProjectBooks) ---------------------------------------------------------------
+
+    def booked_dimensions(self, entity: LegalEntity) -> tuple[Dimension, ...] | None:
+        return None
 
     async def ensure_erp_project(self, spec: ErpProjectSpec, *, entity: LegalEntity) -> ErpProject:
         """The project as a job under its customer; its dimensions are the job and the customer."""

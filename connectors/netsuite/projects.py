@@ -5,6 +5,10 @@ Customer:Project as its entity, and NetSuite reports every line of it under that
 the dimension values are the job and its customer, keyed by internal id, and all lines of one invoice must
 name the same project: the invoice's entity is that job. The job's external id is derived from the PSA
 project id, so the job made at closed-won is the one every invoice of the project finds again.
+
+A project's practice is not carried: its natural place in NetSuite is a line's `class` (or `department`)
+classification, which neither this connector nor the NetSuite sandbox keeps yet, so NetSuite lines carry
+project and customer only, and reconciliation holds them to those.
 """
 
 from __future__ import annotations

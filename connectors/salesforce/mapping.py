@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -52,6 +52,8 @@ OPPORTUNITY_FIELDS = (
     "ERP_Customer_Id__c",
     "AccountId",
     "Bill_To_Contact__c",
+    "SystemModstamp",
+    "Amendment_Effective_Date__c",
 )
 # One SOQL query reads the opportunity with its account and bill-to contact (parent relationships).
 OPPORTUNITY_SELECT = ", ".join(
@@ -177,7 +179,25 @@ def opportunity(record: Mapping[str, Any]) -> Opportunity:
         project_manager=_text(record, "Project_Manager__c"),
         psa_project_id=_text(record, "PSA_Project_Id__c"),
         erp_customer_id=_text(record, "ERP_Customer_Id__c") or _text(parent, "ERP_Customer_Id__c"),
+        modified_at=_datetime(record, "SystemModstamp"),
+        amendment_effective_date=_date(record, "Amendment_Effective_Date__c"),
     )
+
+
+def _date(record: Mapping[str, Any], name: str) -> date | None:
+    raw = _text(record, name)
+    return date.fromisoformat(raw) if raw else None
+
+
+def _datetime(record: Mapping[str, Any], name: str) -> datetime | None:
+    """A Salesforce dateTime ("2026-12-07T06:30:00.000+0000"), always with its offset."""
+    raw = _text(record, name)
+    if not raw:
+        return None
+    try:
+        return datetime.strptime(raw, "%Y-%m-%dT%H:%M:%S.%f%z")
+    except ValueError as error:
+        raise MappingError(name, f"{raw!r} is not a Salesforce dateTime") from error
 
 
 def write_back_fields(write_back: CrmWriteBack) -> tuple[dict[str, Any], dict[str, Any]]:

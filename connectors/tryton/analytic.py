@@ -1,9 +1,11 @@
-"""Project and customer as Tryton analytic accounts (modules `analytic_account` and `analytic_invoice`).
+"""Project, customer and practice as Tryton analytic accounts (modules `analytic_account` and
+`analytic_invoice`).
 
-One analytic root per dimension (`PROJECT` "Projects", `CUSTOMER` "Customers", made when missing), and under
-each a normal account per value, keyed by its code: the project's code (the PSA project id) or the customer's
-(the CRM account id, also the party's code). Invoice lines carry one analytic entry per root, so the posted
-move lines book analytic lines against both accounts.
+One analytic root per dimension (`PROJECT` "Projects", `CUSTOMER` "Customers", `PRACTICE` "Practices", made
+when missing), and under each a normal account per value, keyed by its code: the project's code (the PSA
+project id), the customer's (the CRM account id, also the party's code) or the practice's (its name in
+capitals, `canonical.dimensions.practice_code`). Invoice lines carry one analytic entry per root, so the
+posted move lines book analytic lines against each account.
 
 Tryton keeps analytic account codes unique by nothing but convention: an account is found by company, root
 and code, and several matches is a Conflict for a person to settle.
@@ -24,6 +26,7 @@ MODEL = "analytic_account.account"
 ROOTS: dict[Dimension, tuple[str, str]] = {
     "project": ("PROJECT", "Projects"),
     "customer": ("CUSTOMER", "Customers"),
+    "practice": ("PRACTICE", "Practices"),
 }
 
 

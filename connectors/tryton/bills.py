@@ -4,6 +4,10 @@ Tryton has no idempotency header, so a bill is "look up, then create": our key i
 `description` in the same `create` call (as for customer invoices), and the bill's reference in Tryton's
 supplier `reference`; either finds the bill again. A supplier party carries our supplier key as its code,
 which Tryton keeps unique.
+
+A line goes as quantity x unit price; Tryton books currency.round(quantity x unit price), and the quantity
+and price are already what Tryton stores (the entity's places), so the amount it books is ours. Its
+project's dimensions go as analytic entries, one per analytic root, as on customer invoice lines.
 """
 
 from __future__ import annotations
@@ -11,9 +15,11 @@ from __future__ import annotations
 from typing import Any
 
 from canonical import LegalEntity, Money, Payment
-from canonical.payables import Bill, BillStatus, PostedBill, Supplier
+from canonical.payables import Bill, BillLine, BillStatus, PostedBill, Supplier
 from connectors.errors import Conflict, FieldError, NotFound, Rejected
 from connectors.tryton import documents, mapping, payments
+from connectors.tryton.analytic import ROOTS, TrytonAnalytics
+from connectors.tryton.analytic import rejected as analytic_rejected
 from connectors.tryton.books import TrytonBooks
 from connectors.tryton.rpc import TrytonRpc
 
@@ -73,7 +79,13 @@ def _posted(record: dict[str, Any], currency: str) -> PostedBill:
 
 
 async def post_bill(
-    rpc: TrytonRpc, books: TrytonBooks, bill: Bill, *, entity: LegalEntity, idempotency_key: str
+    rpc: TrytonRpc,
+    books: TrytonBooks,
+    bill: Bill,
+    *,
+    entity: LegalEntity,
+    idempotency_key: str,
+    analytics: TrytonAnalytics | None = None,
 ) -> PostedBill:
     if bill.legal_entity != entity.code:
         raise Rejected(
@@ -93,14 +105,53 @@ async def post_bill(
     )
     if len(existing) > 1:
         raise Conflict(f"several Tryton supplier invoices carry {bill.reference!r}", system=SYSTEM)
-    record = existing[0] if existing else await _create(rpc, books, bill, idempotency_key)
+    record = (
+        existing[0]
+        if existing
+        else await _create(rpc, books, bill, idempotency_key, entity=entity, analytics=analytics)
+    )
     if record["state"] in ("draft", "validated"):
         await documents.post(rpc, record["id"])
         record = await documents.read_invoice(rpc, record["id"])
     return _posted(record, bill.currency)
 
 
-async def _create(rpc: TrytonRpc, books: TrytonBooks, bill: Bill, idempotency_key: str) -> dict[str, Any]:
+async def _analytic_entries(
+    analytics: TrytonAnalytics | None, line: BillLine, index: int
+) -> tuple[list[dict[str, int]], list[FieldError]]:
+    """The line's analytic entries (one per dimension), or what Tryton lacks for them."""
+    if not line.dimensions:
+        return [], []
+    if analytics is None:
+        raise Rejected("this Tryton connector books no analytic dimensions", system=SYSTEM)
+    entries: list[dict[str, int]] = []
+    errors: list[FieldError] = []
+    for value in line.dimensions:
+        account = await analytics.account(value.dimension, value.code)
+        root = await analytics.root(value.dimension, create=False)
+        if account is None or root is None:
+            errors.append(
+                FieldError(
+                    field=f"lines[{index}].dimensions",
+                    code="unknown_analytic_account",
+                    message=f"Tryton has no {value.dimension} analytic account {value.code!r} under "
+                    f"root {ROOTS[value.dimension][0]}",
+                )
+            )
+            continue
+        entries.append({"root": root, "account": account})
+    return entries, errors
+
+
+async def _create(
+    rpc: TrytonRpc,
+    books: TrytonBooks,
+    bill: Bill,
+    idempotency_key: str,
+    *,
+    entity: LegalEntity,
+    analytics: TrytonAnalytics | None,
+) -> dict[str, Any]:
     try:
         party = mapping.tryton_id(bill.supplier_id, what="supplier")
     except ValueError as exc:
@@ -133,8 +184,10 @@ async def _create(rpc: TrytonRpc, books: TrytonBooks, bill: Bill, idempotency_ke
     address = int(supplier["addresses"][0])
     company = await books.company()
     currency = await books.currency(bill.currency, "currency")
-    lines = [
-        {
+    lines: list[dict[str, Any]] = []
+    analytic_errors: list[FieldError] = []
+    for index, (line, account) in enumerate(zip(bill.lines, accounts, strict=True)):
+        values: dict[str, Any] = {
             "type": "line",
             "invoice_type": "in",
             "company": company,
@@ -142,11 +195,19 @@ async def _create(rpc: TrytonRpc, books: TrytonBooks, bill: Bill, idempotency_ke
             "party": party,
             "account": account,
             "description": line.description,
-            "quantity": 1.0,
-            "unit_price": line.amount.amount,
+            # Without a unit Tryton keeps the quantity as given; the entity's places are what rating kept.
+            "quantity": mapping.line_quantity(
+                line.quantity, digits=entity.quantity_places, field=f"lines[{index}].quantity"
+            ),
+            "unit_price": line.unit_amount.amount,
         }
-        for line, account in zip(bill.lines, accounts, strict=True)
-    ]
+        entries, missing = await _analytic_entries(analytics, line, index)
+        analytic_errors += missing
+        if entries:
+            values["analytic_accounts"] = [["create", entries]]
+        lines.append(values)
+    if analytic_errors:
+        raise analytic_rejected(analytic_errors)
     values = {
         "type": "in",
         "company": company,

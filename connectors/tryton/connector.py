@@ -32,14 +32,27 @@ from canonical import (
     name_key,
     tax_number_key,
 )
-from canonical.dimensions import ErpProject, ErpProjectSpec
+from canonical.booked_bills import BookedBill
+from canonical.dimensions import Dimension, ErpProject, ErpProjectSpec, practice_code
+from canonical.journals import BookedJournal, Journal, PostedJournal
 from canonical.payables import Bill, BillStatus, PostedBill, Supplier
 from canonical.reference import BookedInvoice, ErpReferenceData
 from connectors.errors import Conflict, FieldError, NotFound, Rejected
 from connectors.http import DEFAULT_TIMEOUT
-from connectors.tryton import bills, credits, documents, mapping, payments, posting, reference, settlements
+from connectors.tryton import (
+    bills,
+    booked_bills,
+    credits,
+    documents,
+    mapping,
+    payments,
+    posting,
+    reference,
+    settlements,
+)
 from connectors.tryton.analytic import TrytonAnalytics
 from connectors.tryton.books import TrytonBooks
+from connectors.tryton.journals import TrytonJournals
 from connectors.tryton.rpc import TrytonRpc
 
 if TYPE_CHECKING:
@@ -84,6 +97,7 @@ class TrytonConnector:
         # flight only queue up inside Tryton until activities time out and retry (measured in bench/).
         self._posting = asyncio.Semaphore(max_concurrent_posts)
         self.analytics = TrytonAnalytics(self.rpc, self.books)
+        self.journals = TrytonJournals(self.rpc, self.books, self.analytics)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TrytonConnector:
@@ -263,7 +277,12 @@ class TrytonConnector:
     async def post_bill(self, bill: Bill, *, entity: LegalEntity, idempotency_key: str) -> PostedBill:
         async with self._posting:
             return await bills.post_bill(
-                self.rpc, self.books, bill, entity=entity, idempotency_key=idempotency_key
+                self.rpc,
+                self.books,
+                bill,
+                entity=entity,
+                idempotency_key=idempotency_key,
+                analytics=self.analytics,
             )
 
     async def get_bill(self, bill_id: str) -> BillStatus:
@@ -274,19 +293,47 @@ class TrytonConnector:
             self.rpc, self.books, bill_id, amount, reference=reference, idempotency_key=idempotency_key
         )
 
+    # -- journals (account moves) --------------------------------------------------------------------------
+
+    async def post_journal(
+        self, journal: Journal, *, entity: LegalEntity, idempotency_key: str
+    ) -> PostedJournal:
+        async with self._posting:
+            return await self.journals.post_journal(journal, entity=entity, idempotency_key=idempotency_key)
+
+    async def find_journal(self, reference: str) -> PostedJournal | None:
+        return await self.journals.find_journal(reference)
+
+    async def get_journal(self, journal_id: str) -> BookedJournal:
+        return await self.journals.get_journal(journal_id)
+
+    async def booked_journals(self, reference_prefix: str) -> list[BookedJournal]:
+        return await self.journals.booked_journals(reference_prefix)
+
     # -- projects ------------------------------------------------------------------------------------------
 
+    def booked_dimensions(self, entity: LegalEntity) -> tuple[Dimension, ...] | None:
+        return None
+
     async def ensure_erp_project(self, spec: ErpProjectSpec, *, entity: LegalEntity) -> ErpProject:
-        """The project (`project.work`) for the customer, and project and customer analytic accounts."""
+        """The project (`project.work`) for the customer, and project, customer and (when the project has
+        one) practice analytic accounts: Tryton has room for every dimension."""
+        practice = practice_code(spec.practice) if spec.practice else None
+        if spec.practice and not practice:
+            raise Rejected(
+                f"practice {spec.practice!r} has no letter or digit to code its analytic account by: "
+                "the PMO renames it in the PSA",
+                system=SYSTEM,
+                field_errors=[FieldError(field="practice", message="no letter or digit", code="practice")],
+            )
         work = await self.ensure_project_work(spec.project_code, spec.project_name, spec.customer_code)
-        return ErpProject(
-            erp=SYSTEM,
-            project_id=work,
-            dimensions=(
-                await self.analytics.ensure("project", spec.project_code, spec.project_name),
-                await self.analytics.ensure("customer", spec.customer_code, spec.customer_name),
-            ),
-        )
+        dimensions = [
+            await self.analytics.ensure("project", spec.project_code, spec.project_name),
+            await self.analytics.ensure("customer", spec.customer_code, spec.customer_name),
+        ]
+        if spec.practice and practice:
+            dimensions.append(await self.analytics.ensure("practice", practice, spec.practice))
+        return ErpProject(erp=SYSTEM, project_id=work, dimensions=tuple(dimensions))
 
     async def ensure_project_work(self, external_ref: str, name: str, account_id: str) -> str:
         """The Tryton project (`project.work`) for our project, created for the customer if missing."""
@@ -332,3 +379,7 @@ class TrytonConnector:
 
     async def booked_invoices(self, reference_prefix: str) -> list[BookedInvoice]:
         return await reference.booked_invoices(self.rpc, self.books, reference_prefix)
+
+    async def booked_bills(self, reference_prefix: str) -> list[BookedBill]:
+        """Supplier invoices whose reference starts with the prefix, with their lines, cancelled included."""
+        return await booked_bills.booked_bills(self.rpc, self.books, reference_prefix)

@@ -4,6 +4,10 @@ For an ACCPAY invoice Xero's `InvoiceNumber` is the supplier's own reference and
 `Reference` is for sales invoices only (accounting spec, Invoice): so the bill's reference is carried as its
 InvoiceNumber, and a retried post finds the bill by it before creating one. The supplier's ContactNumber
 carries our supplier key, so a supplier is found again instead of created twice.
+
+A line goes as Quantity x UnitAmount with its LineAmount, as sales lines do: the quantity and unit price are
+already what Xero keeps (4 decimals, with `unitdp=4`), so the amount Xero books is ours. Its project's
+dimensions go as Tracking under the categories the entity tracks, as on sales lines.
 """
 
 from __future__ import annotations
@@ -13,13 +17,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from canonical import LegalEntity, Money, Payment
-from canonical.payables import Bill, BillStatus, PostedBill, Supplier
+from canonical.dimensions import Dimension
+from canonical.money import places_of
+from canonical.payables import Bill, BillLine, BillStatus, PostedBill, Supplier
 from connectors.errors import Conflict, FieldError, NotFound, Rejected
 from connectors.xero import mapping
 from connectors.xero.client import SYSTEM, XeroClient
 
 # Bill lines carry what the supplier charged, tax included: the receipt's tax is not ours to compute.
 LINE_AMOUNT_TYPES = "NoTax"
+# Unit amounts to 4 decimals (Xero keeps 2 without it), as sales invoices are sent.
+UNITDP = {"unitdp": 4}
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -74,7 +82,46 @@ async def find_bill(client: XeroClient, reference: str) -> PostedBill | None:
     return _posted(live[0]) if live else None
 
 
-def bill_payload(bill: Bill) -> dict[str, Any]:
+def line_tracking(line: BillLine, tracked: tuple[Dimension, ...]) -> list[dict[str, str]]:
+    """The line's Tracking, as on sales lines (connectors.xero.mapping.line_tracking): a dimension the entity
+    does not track has no category to go under and is left off."""
+    return [
+        {"Name": mapping.TRACKING_CATEGORIES[value.dimension], "Option": value.code}
+        for value in line.dimensions
+        if value.dimension in tracked
+    ]
+
+
+def _line_item(line: BillLine, tracked: tuple[Dimension, ...]) -> dict[str, Any]:
+    tracking = line_tracking(line, tracked)
+    return {
+        "Description": line.description,
+        "Quantity": line.quantity,
+        "UnitAmount": line.unit_amount.amount,
+        # Quantity x UnitAmount rounded as Xero rounds it: sent so the booked line is ours.
+        "LineAmount": line.amount.amount,
+        "AccountCode": line.account_code,
+        **({"Tracking": tracking} if tracking else {}),
+    }
+
+
+def _unrounded(bill: Bill) -> list[FieldError]:
+    return [
+        FieldError(
+            field=f"LineItems[{index}].{name}",
+            message=f"{value} has more than the {places} decimal places Xero keeps",
+            code="rounding",
+        )
+        for index, line in enumerate(bill.lines)
+        for name, value, places in (
+            ("Quantity", line.quantity, mapping.QUANTITY_PLACES),
+            ("UnitAmount", line.unit_amount.amount, mapping.UNIT_AMOUNT_PLACES),
+        )
+        if places_of(value) > places
+    ]
+
+
+def bill_payload(bill: Bill, tracked: tuple[Dimension, ...]) -> dict[str, Any]:
     return {
         "Type": "ACCPAY",
         "Contact": {"ContactID": bill.supplier_id},
@@ -84,15 +131,7 @@ def bill_payload(bill: Bill) -> dict[str, Any]:
         "CurrencyCode": bill.currency,
         "Status": "AUTHORISED",
         "LineAmountTypes": LINE_AMOUNT_TYPES,
-        "LineItems": [
-            {
-                "Description": line.description,
-                "Quantity": 1,
-                "UnitAmount": line.amount.amount,
-                "AccountCode": line.account_code,
-            }
-            for line in bill.lines
-        ],
+        "LineItems": [_line_item(line, tracked) for line in bill.lines],
     }
 
 
@@ -111,10 +150,22 @@ async def post_bill(
             system=SYSTEM,
             field_errors=[FieldError(field="LineItems", message="empty")],
         )
+    unrounded = _unrounded(bill)
+    if unrounded:
+        raise Rejected(
+            f"bill {bill.reference} has lines Xero would round, booking another total than ours",
+            system=SYSTEM,
+            field_errors=unrounded,
+        )
     existing = await find_bill(client, bill.reference)
     if existing is not None:
         return existing
-    body = await client.put("/Invoices", {"Invoices": [bill_payload(bill)]}, idempotency_key=idempotency_key)
+    body = await client.put(
+        "/Invoices",
+        {"Invoices": [bill_payload(bill, entity.tracked_dimensions)]},
+        idempotency_key=idempotency_key,
+        params=UNITDP,
+    )
     return _posted(body["Invoices"][0])
 
 

@@ -22,15 +22,18 @@ from canonical import (
     name_key,
     tax_number_key,
 )
-from canonical.dimensions import ErpProject, ErpProjectSpec
+from canonical.booked_bills import BookedBill
+from canonical.dimensions import Dimension, ErpProject, ErpProjectSpec
+from canonical.journals import BookedJournal, Journal, PostedJournal
 from canonical.payables import Bill, BillStatus, PostedBill, Supplier
 from canonical.reference import BookedInvoice, ErpReferenceData
 from config import Settings
 from connectors.call_budget import CallBudgets
 from connectors.errors import Conflict, FieldError, NotFound, Rejected
 from connectors.paging import Page
-from connectors.xero import bills, mapping, reference, tracking
+from connectors.xero import bills, booked_bills, mapping, reference, tracking
 from connectors.xero.client import DEFAULT_SCOPES, MAX_WAIT_IN_ATTEMPT_SECONDS, SYSTEM, XeroClient
+from connectors.xero.journals import XeroJournals
 from connectors.xero.wire import parse_xero_date
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -84,6 +87,7 @@ class XeroConnector:
         )
         self.sales_account_code = sales_account_code
         self.bank_account_code = bank_account_code
+        self.journals = XeroJournals(self.client)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, http: httpx.AsyncClient | None = None) -> XeroConnector:
@@ -188,7 +192,9 @@ class XeroConnector:
                 f"this Xero organisation books {entity.code}",
                 system=SYSTEM,
             )
-        payload = mapping.invoice_payload(invoice, default_account_code=self.sales_account_code)
+        payload = mapping.invoice_payload(
+            invoice, default_account_code=self.sales_account_code, tracked=entity.tracked_dimensions
+        )
         body = await self.client.put(
             "/Invoices", {"Invoices": [payload]}, idempotency_key=idempotency_key, params=_UNITDP
         )
@@ -316,11 +322,32 @@ class XeroConnector:
             idempotency_key=idempotency_key,
         )
 
+    # --- journals (manual journals) ------------------------------------------------------------------------
+
+    async def post_journal(
+        self, journal: Journal, *, entity: LegalEntity, idempotency_key: str
+    ) -> PostedJournal:
+        return await self.journals.post_journal(journal, entity=entity, idempotency_key=idempotency_key)
+
+    async def find_journal(self, reference: str) -> PostedJournal | None:
+        return await self.journals.find_journal(reference)
+
+    async def get_journal(self, journal_id: str) -> BookedJournal:
+        return await self.journals.get_journal(journal_id)
+
+    async def booked_journals(self, reference_prefix: str) -> list[BookedJournal]:
+        return await self.journals.booked_journals(reference_prefix)
+
     # --- project dimensions (tracking) ---------------------------------------------------------------------
 
+    def booked_dimensions(self, entity: LegalEntity) -> tuple[Dimension, ...] | None:
+        # Xero has room for two tracking categories: lines carry only those the entity tracks.
+        return entity.tracked_dimensions
+
     async def ensure_erp_project(self, spec: ErpProjectSpec, *, entity: LegalEntity) -> ErpProject:
-        """The project and its customer as options of the `Project` and `Customer` tracking categories."""
-        return await tracking.ensure_project(self.client, spec)
+        """The project's dimensions the entity tracks (by default project and customer) as options of the
+        `Project`, `Customer` and `Practice` tracking categories."""
+        return await tracking.ensure_project(self.client, spec, tracked=entity.tracked_dimensions)
 
     # --- reference data and booked invoices (ReferenceSync, Reconciliation) --------------------------------
 
@@ -349,3 +376,7 @@ class XeroConnector:
         async for page in self.client.pages("/Invoices", "Invoices", params={"where": where, **_UNITDP}):
             found.extend(reference.booked_invoice(doc) for doc in page.items)
         return found
+
+    async def booked_bills(self, reference_prefix: str) -> list[BookedBill]:
+        """Bills (ACCPAY) whose reference starts with the prefix, with their lines, voided ones included."""
+        return await booked_bills.booked_bills(self.client, reference_prefix)

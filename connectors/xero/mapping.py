@@ -31,7 +31,9 @@ from canonical import (
     Payment,
     PostedInvoice,
 )
+from canonical.dimensions import Dimension
 from canonical.money import places_of
+from canonical.parties import DEFAULT_TRACKED_DIMENSIONS
 from connectors.errors import FieldError, Rejected
 from connectors.xero.wire import parse_xero_date
 
@@ -39,8 +41,13 @@ ERP = "xero"
 CONTACT_NUMBER_MAX = 50  # Contact.ContactNumber maxLength in xero_accounting.yaml
 QUANTITY_PLACES = 4
 UNIT_AMOUNT_PLACES = 4  # with unitdp=4; 2 without it
-# The tracking category each dimension is booked under (connectors.xero.tracking makes them).
-TRACKING_CATEGORIES = {"project": "Project", "customer": "Customer"}
+# The tracking category each dimension is booked under (connectors.xero.tracking makes them); an entity
+# tracks one or two of them (`LegalEntity.tracked_dimensions`), Xero having room for two.
+TRACKING_CATEGORIES: dict[Dimension, str] = {
+    "project": "Project",
+    "customer": "Customer",
+    "practice": "Practice",
+}
 
 _STATES = {
     "DRAFT": InvoiceState.DRAFT,
@@ -108,12 +115,22 @@ def contact_payload(account: Account, entity: LegalEntity) -> dict[str, Any]:
     return payload
 
 
-def line_tracking(line: InvoiceLine) -> list[dict[str, str]]:
-    """A line item's Tracking: each dimension under its category, by option name (the value's code)."""
-    return [{"Name": TRACKING_CATEGORIES[value.dimension], "Option": value.code} for value in line.dimensions]
+def line_tracking(
+    line: InvoiceLine, tracked: tuple[Dimension, ...] = DEFAULT_TRACKED_DIMENSIONS
+) -> list[dict[str, str]]:
+    """A line item's Tracking: each tracked dimension under its category, by option name (the value's
+    code). A dimension the entity does not track has no category to go under (a project made before finance
+    changed which two are tracked still carries it), so it is left off rather than refused."""
+    return [
+        {"Name": TRACKING_CATEGORIES[value.dimension], "Option": value.code}
+        for value in line.dimensions
+        if value.dimension in tracked
+    ]
 
 
-def _line_items(invoice: Invoice, default_account_code: str) -> list[dict[str, Any]]:
+def _line_items(
+    invoice: Invoice, default_account_code: str, tracked: tuple[Dimension, ...]
+) -> list[dict[str, Any]]:
     errors = [
         FieldError(
             field=f"LineItems[{index}].{name}",
@@ -143,13 +160,18 @@ def _line_items(invoice: Invoice, default_account_code: str) -> list[dict[str, A
             "LineAmount": line.amount.amount,
             "AccountCode": line.account_code or default_account_code,
             "TaxType": line.tax_code,
-            **({"Tracking": line_tracking(line)} if line.dimensions else {}),
+            **({"Tracking": tracking} if (tracking := line_tracking(line, tracked)) else {}),
         }
         for line in invoice.lines
     ]
 
 
-def invoice_payload(invoice: Invoice, *, default_account_code: str) -> dict[str, Any]:
+def invoice_payload(
+    invoice: Invoice,
+    *,
+    default_account_code: str,
+    tracked: tuple[Dimension, ...] = DEFAULT_TRACKED_DIMENSIONS,
+) -> dict[str, Any]:
     return {
         "Type": "ACCREC",
         "Contact": {"ContactID": invoice.customer_id},
@@ -159,7 +181,7 @@ def invoice_payload(invoice: Invoice, *, default_account_code: str) -> dict[str,
         "Reference": invoice.reference,
         "CurrencyCode": invoice.currency,
         "Status": "AUTHORISED",
-        "LineItems": _line_items(invoice, default_account_code),
+        "LineItems": _line_items(invoice, default_account_code, tracked),
     }
 
 

@@ -1,18 +1,21 @@
-"""Project and customer as Xero tracking: two tracking categories, an option per project and per customer.
+"""The project's dimensions as Xero tracking: a tracking category per dimension, an option per value.
 
 Xero allows two active tracking categories per organisation (developer.xero.com/documentation/api/
-accounting/trackingcategories); ps-sync uses both, named `Project` and `Customer`, creating them when the
-organisation has none by those names and refusing, with what finance must change, when two other categories
-already hold the slots. An option's name is the value's code followed by its name ("4711 Website rebuild"),
-at most 100 characters: the code makes it unique and findable again, the name makes it readable in Xero's
-reports. Line items name them by category and option name (`Tracking: [{Name, Option}]`).
+accounting/trackingcategories), and there are three dimensions: each entity says which one or two it tracks
+(`LegalEntity.tracked_dimensions`, by default project and customer; a firm reporting by practice tracks
+project and practice). The categories are named `Project`, `Customer` and `Practice`, created when the
+organisation has none by those names, and refused, with what finance must change, when other categories
+already hold the slots. An option's name is the value's code followed by its name ("4711 Website rebuild",
+"DIGITAL Digital"), at most 100 characters: the code makes it unique and findable again, the name makes it
+readable in Xero's reports. Line items name them by category and option name (`Tracking: [{Name, Option}]`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from canonical.dimensions import DimensionValue, ErpProject, ErpProjectSpec
+from canonical.dimensions import Dimension, DimensionValue, ErpProject, ErpProjectSpec, practice_code
+from canonical.parties import DEFAULT_TRACKED_DIMENSIONS
 from connectors.errors import FieldError, NotFound, Rejected
 from connectors.xero.client import SYSTEM, XeroClient
 from connectors.xero.mapping import TRACKING_CATEGORIES as CATEGORIES
@@ -45,7 +48,7 @@ async def _category(client: XeroClient, name: str, categories: list[dict[str, An
     if same:
         raise _rejected(
             f"Xero's tracking category {name!r} is archived: finance restores it in Xero (Settings, "
-            "Tracking) so project and customer can be tracked on invoices",
+            f"Tracking) so {name.lower()} can be tracked on invoices",
             "TrackingCategories",
         )
     active = [c for c in categories if c.get("Status") == "ACTIVE"]
@@ -58,18 +61,16 @@ async def _category(client: XeroClient, name: str, categories: list[dict[str, An
             "TrackingCategories",
         )
     key = f"tracking-category:{name.lower()}"
-    created = await client.put("/TrackingCategories", {"Name": name}, idempotency_key=key)
-    category: dict[str, Any] = created["TrackingCategories"][0]
-    try:
-        await client.get(f"/TrackingCategories/{category['TrackingCategoryID']}")
-    except NotFound:
-        # Xero replayed its reply for the key, naming a category deleted since: make it anew.
-        created = await client.put(
-            "/TrackingCategories",
-            {"Name": name},
-            idempotency_key=f"{key}:after:{category['TrackingCategoryID']}",
-        )
-        category = created["TrackingCategories"][0]
+    while True:
+        created = await client.put("/TrackingCategories", {"Name": name}, idempotency_key=key)
+        category: dict[str, Any] = created["TrackingCategories"][0]
+        try:
+            await client.get(f"/TrackingCategories/{category['TrackingCategoryID']}")
+            break
+        except NotFound:
+            # Xero replayed its reply for the key, naming a category deleted since: make it anew under a
+            # key naming the deleted one, which a later run follows in turn if that one is gone too.
+            key = f"tracking-category:{name.lower()}:after:{category['TrackingCategoryID']}"
     categories.append(category)
     return category
 
@@ -98,17 +99,43 @@ async def _option(client: XeroClient, category: dict[str, Any], code: str, name:
     return str(option["Name"])
 
 
-async def ensure_project(client: XeroClient, spec: ErpProjectSpec) -> ErpProject:
+def _values(spec: ErpProjectSpec) -> dict[Dimension, tuple[str, str]]:
+    """(code, name) of each dimension the project has: practice only when the PSA files it under one."""
+    values: dict[Dimension, tuple[str, str]] = {
+        "project": (spec.project_code, spec.project_name),
+        "customer": (spec.customer_code, spec.customer_name),
+    }
+    if spec.practice:
+        code = practice_code(spec.practice)
+        if not code:
+            raise _rejected(
+                f"practice {spec.practice!r} has no letter or digit to name its tracking option by: the PMO "
+                "renames it in the PSA",
+                "practice",
+            )
+        values["practice"] = (code, spec.practice)
+    return values
+
+
+async def ensure_project(
+    client: XeroClient, spec: ErpProjectSpec, *, tracked: tuple[Dimension, ...] = DEFAULT_TRACKED_DIMENSIONS
+) -> ErpProject:
+    """The options of the tracked dimensions the project has. A project without a practice in an entity
+    tracking practice is tracked by the rest; its Practice category is not needed, so not made."""
+    values = _values(spec)
+    wanted = [dimension for dimension in tracked if dimension in values]
     categories = await _categories(client)
-    project_category = await _category(client, CATEGORIES["project"], categories)
-    customer_category = await _category(client, CATEGORIES["customer"], categories)
-    project = await _option(client, project_category, spec.project_code, spec.project_name)
-    customer = await _option(client, customer_category, spec.customer_code, spec.customer_name)
+    # Every category first: a category Xero has no room for is refused before any option is made.
+    held = [await _category(client, CATEGORIES[dimension], categories) for dimension in wanted]
+    dimensions: list[DimensionValue] = []
+    for dimension, category in zip(wanted, held, strict=True):
+        code, name = values[dimension]
+        option = await _option(client, category, code, name)
+        dimensions.append(DimensionValue(dimension=dimension, code=option, name=name))
+    project = next((d.code for d in dimensions if d.dimension == "project"), None)
     return ErpProject(
         erp=SYSTEM,
-        project_id=project,
-        dimensions=(
-            DimensionValue(dimension="project", code=project, name=spec.project_name),
-            DimensionValue(dimension="customer", code=customer, name=spec.customer_name),
-        ),
+        # An entity not tracking projects keeps nothing per project in Xero: our own key stands for it.
+        project_id=project or spec.project_code,
+        dimensions=tuple(dimensions),
     )

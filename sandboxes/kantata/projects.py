@@ -542,6 +542,12 @@ async def update_story(story_id: str, request: Request) -> JSONResponse:
             doc["billable"] = opt_bool(attrs, "billable", None)
         if "archived" in attrs:
             doc["archived"] = opt_bool(attrs, "archived", None)
+        if "budget_estimate_in_cents" in attrs:
+            doc["budget_estimate_in_cents"] = (
+                None
+                if attrs["budget_estimate_in_cents"] in (None, "")
+                else req_int(attrs, "budget_estimate_in_cents", minimum=0)
+            )
         if "percentage_complete" in attrs:
             percent = req_int(attrs, "percentage_complete", minimum=0)
             if percent > 100:

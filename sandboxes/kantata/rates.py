@@ -1,9 +1,12 @@
-"""Which rate a new time entry gets: the project's rate card, in the version in force on the day.
+"""Which rates a new time entry gets: the project's rate card, in the version in force on the day, and the
+member's cost rate in the project's currency.
 
 Kantata resolves a rate through the project's Rate Card (one currency of a Rate Card Set), the Rate Card
 Version belonging to the Set Version effective on the date, and that version's Rate Card Role for the
 person's role, falling back to the version's default rate
-(https://developer.kantata.com/kantata/specification/rate-card-role-(rate-for-a-role)).
+(https://developer.kantata.com/kantata/specification/rate-card-role-(rate-for-a-role)). The cost rate is the
+account member's Cost Rate in that currency as it stands when the entry is created: "Updating a cost rate
+will set the cost rate for future work. Existing time entries will not be affected" (Cost Rates reference).
 """
 
 from __future__ import annotations
@@ -18,6 +21,22 @@ class RateFinder:
         self._state = state
         self._versions: dict[str, list[tuple[str, Doc]]] = {}
         self._roles: dict[str, dict[str, int]] | None = None
+        self._costs: dict[tuple[str, str], int] | None = None
+
+    def cost_rate(self, user_id: str, currency: str) -> int | None:
+        """The member's hourly cost in `currency`, in subunits; None when they have none in it."""
+        if self._costs is None:
+            members = {
+                int(doc["id"]): str(doc["user_id"]) for doc in self._state.col("account_memberships")
+            }
+            self._costs = {
+                (members[int(doc["account_membership_id"])], str(doc["currency"])): int(
+                    doc["amount_in_subunits"]
+                )
+                for doc in self._state.col("cost_rates")
+                if int(doc["account_membership_id"]) in members
+            }
+        return self._costs.get((user_id, currency))
 
     def default_role(self, workspace_id: str, user: Doc) -> str | None:
         """The person's project role if their participation has one, else their account role."""

@@ -183,6 +183,42 @@ class KantataSeeder:
             user_id = str(self.records(body)[0]["user_id"])
         return Consultant(user_id=user_id, full_name=full_name, email=email, role=role, role_id=role_id)
 
+    async def cost_rate(self, user_id: str, rate: Amount) -> None:
+        """The member's hourly cost in the rate's currency, for time they log from now on."""
+        (membership,) = self.records(
+            await self.call("GET", "/account_memberships", params={"by_user_id": user_id})
+        )
+        await self.call(
+            "POST",
+            "/cost_rates",
+            body={
+                "cost_rate": {
+                    "account_membership_id": int(membership["id"]),
+                    "currency": rate.currency,
+                    "amount_in_subunits": subunits(rate),
+                }
+            },
+        )
+
+    async def works_for(self, user_id: str, firm: str) -> None:
+        """Make the member a subcontractor: the User custom field `Supplier` names the firm they work for."""
+        fields = await self.every("/custom_fields", {"subject_types": "User"})
+        field = next((f for f in fields if f["name"] == "Supplier"), None)
+        if field is None:
+            raise SeedError("the account has no User custom field 'Supplier'")
+        await self.call(
+            "POST",
+            "/custom_field_values",
+            body={
+                "custom_field_value": {
+                    "subject_type": "User",
+                    "subject_id": int(user_id),
+                    "custom_field_id": int(field["id"]),
+                    "value": firm,
+                }
+            },
+        )
+
     async def add_to_project(self, workspace_id: str, consultants: Sequence[Consultant]) -> None:
         present = {
             str(p["user_id"]) for p in await self.every("/participations", {"workspace_id": workspace_id})

@@ -33,7 +33,16 @@ WORKSPACE_CUSTOM_FIELDS: tuple[tuple[str, str], ...] = (
     ("ERP Invoices", "string"),
     ("ERP Amount Due", "currency"),
     ("ERP Amount Paid", "currency"),
+    # The firm files projects by practice (service line); Kantata has no built-in field for it.
+    ("Practice", "string"),
+    # Month-end's figures to date per project, written by the integration.
+    ("Recognised Revenue", "currency"),
+    ("Labour Cost", "currency"),
+    ("WIP", "currency"),
+    ("Margin", "currency"),
 )
+# The User custom field naming the firm a subcontractor works for (an account with subcontractors has one).
+USER_CUSTOM_FIELDS: tuple[tuple[str, str], ...] = (("Supplier", "string"),)
 EXPENSE_CATEGORIES: tuple[str, ...] = ("Travel", "Lodging", "Meals", "Software", "Other")
 
 # Distinct id ranges per record type, as a real account shows: an id never names two kinds of record.
@@ -294,21 +303,22 @@ class KantataState:
                 "updated_at": now,
             }
             self.insert("users", [api_user])
-        fields_by_name = {field["name"]: field for field in self.col("custom_fields")}
+        fields_by_name = {(field["subject_type"], field["name"]) for field in self.col("custom_fields")}
         new_fields = [
             {
                 "id": self.new_id("custom_fields"),
                 "name": name,
                 "value_type": value_type,
-                "subject_type": "Workspace",
+                "subject_type": subject_type,
                 "read_access": "financial",
                 "write_access": "project_admin",
                 "can_edit": True,
                 "created_at": now,
                 "updated_at": now,
             }
-            for name, value_type in WORKSPACE_CUSTOM_FIELDS
-            if name not in fields_by_name
+            for subject_type, fields in (("Workspace", WORKSPACE_CUSTOM_FIELDS), ("User", USER_CUSTOM_FIELDS))
+            for name, value_type in fields
+            if (subject_type, name) not in fields_by_name
         ]
         if new_fields:
             self.insert("custom_fields", new_fields)

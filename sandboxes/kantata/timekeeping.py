@@ -128,7 +128,7 @@ def _time_entry(state: KantataState, attrs: dict[str, Any], prefix: str, rates: 
         "billable": opt_bool(attrs, "billable", default_billable, prefix),
         "notes": opt_text(attrs, "notes", prefix),
         "rate_in_cents": rate_in_cents,
-        "cost_rate_in_cents": None,
+        "cost_rate_in_cents": rates.cost_rate(user["id"], workspace["currency"]),
         **currency_fields(workspace["currency"]),
         # A project without required approvals counts its time as approved from the start.
         "approved": not workspace["require_time_approvals"],
@@ -253,7 +253,10 @@ async def update_time_entry(entry_id: str, request: Request) -> JSONResponse:
     names = query.includes(TIME_INCLUDES)
     attrs = single(await read_body(request), "time_entry")
     with state.lock:
-        doc = _editable_entry(state, entry_id)
+        edits = set(attrs) - {"external_reference"}
+        # An external reference is an integration's note about the entry, not the entry: it may be written
+        # on approved and invoiced time too.
+        doc = _editable_entry(state, entry_id) if edits else state.require("time_entries", entry_id)
         before = dict(doc)
         if "time_in_minutes" in attrs:
             minutes = req_int(attrs, "time_in_minutes", minimum=0)
@@ -266,6 +269,10 @@ async def update_time_entry(entry_id: str, request: Request) -> JSONResponse:
             doc["notes"] = opt_text(attrs, "notes")
         if "billable" in attrs:
             doc["billable"] = opt_bool(attrs, "billable", None)
+        if attrs.get("external_reference") is not None:
+            state.put_external_reference(
+                "time_entries", doc["id"], attrs["external_reference"], "external_reference"
+            )
         if public(doc) != public(before):
             doc["updated_at"] = state.now_iso()
             state.save("time_entries", [doc])

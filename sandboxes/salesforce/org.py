@@ -22,6 +22,18 @@ from sandboxes.salesforce.schema import (
 )
 from sandboxes.store import Collection, Doc, SandboxStore
 
+# The fields the outbound message rule watches on a won deal (the org's ISCHANGED criteria).
+CHANGE_ORDER_FIELDS = (
+    "Amount",
+    "Not_To_Exceed__c",
+    "CurrencyIsoCode",
+    "Legal_Entity__c",
+    "Billing_Model__c",
+    "Service_Code__c",
+    "Tax_Code__c",
+    "Amendment_Effective_Date__c",
+)
+
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
@@ -238,10 +250,12 @@ class Org:
             self._journal(lambda: collection.delete(record_id))
         else:
             self._journal(lambda: _restore(collection, record_id, previous))
-        if (
-            sobject.name == "Opportunity"
-            and doc.get("StageName") == CLOSED_WON
-            and (previous is None or previous.get("StageName") != CLOSED_WON)
+        if sobject.name == "Opportunity" and doc.get("StageName") == CLOSED_WON and (
+            previous is None
+            or previous.get("StageName") != CLOSED_WON
+            # The org's outbound message rule also fires when a won deal's commercial terms are edited
+            # (criteria: ISCHANGED on any of them): a change order after the sale.
+            or any(doc.get(name) != previous.get(name) for name in CHANGE_ORDER_FIELDS)
         ):
             if self._tx is not None:
                 self._tx.closed_won.append(record_id)

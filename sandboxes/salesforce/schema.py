@@ -259,6 +259,8 @@ def build_schema(default_currency: str = "GBP") -> dict[str, SObjectType]:
             _ref("Bill_To_Contact__c", "Bill To Contact", "Contact", relationship="Bill_To_Contact__r"),
             _text("Project_Manager__c", "Project Manager", 80),
             _currency("Not_To_Exceed__c", "Not To Exceed"),
+            # A change order to a won deal takes effect from this day (blank: the day it is made).
+            Field(name="Amendment_Effective_Date__c", label="Amendment Effective Date", type="date"),
             _text("PSSync_Key__c", "PS-Sync Key", 255, external_id=True),
             _text("PSA_Project_Id__c", "PSA Project Id", 64),
             _text("ERP_Customer_Id__c", "ERP Customer Id", 64),

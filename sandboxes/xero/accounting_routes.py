@@ -352,18 +352,29 @@ def add_accounting_routes(app: FastAPI, api: AccountingApi) -> None:
 
     # --- reference data ---------------------------------------------------------------------------------
 
+    _add_organisation_route(app, api)
     for path, collection, rows, operation in (
         ("Accounts", "Accounts", chart.accounts, "getAccounts"),
         ("TaxRates", "TaxRates", chart.tax_rates, "getTaxRates"),
         ("Currencies", "Currencies", chart.currencies, "getCurrencies"),
         ("Items", "Items", chart.items, "getItems"),
-        ("Organisation", "Organisations", chart.organisations, "getOrganisations"),
     ):
         app.add_api_route(
             f"{API}/{path}",
             _reference_route(api.books, api.listing, collection, rows, operation),
             methods=["GET"],
         )
+
+
+def _add_organisation_route(app: FastAPI, api: AccountingApi) -> None:
+    @app.get(f"{API}/Organisation")
+    async def get_organisations(request: Request) -> Response:
+        books = api.books(request, "getOrganisations")
+        if isinstance(books, Response):
+            return books
+        # Xero shows a lock date only once one is set.
+        rows = [{**row, **books.lock_dates.organisation_fields()} for row in chart.organisations()]
+        return api.listing(request, rows, "Organisations", paged=False)
 
 
 def _reference_route(

@@ -20,6 +20,7 @@ from sandboxes.xero.accounting_routes import add_accounting_routes
 from sandboxes.xero.config import XeroSandboxConfig
 from sandboxes.xero.control_routes import add_control_routes
 from sandboxes.xero.identity import add_identity_routes
+from sandboxes.xero.journal_routes import add_journal_routes
 from sandboxes.xero.ratelimit import RateLimitMiddleware
 from sandboxes.xero.sandbox import XeroSandbox
 
@@ -62,6 +63,7 @@ def create_app(config: XeroSandboxConfig | None = None) -> FastAPI:
     app.add_middleware(RateLimitMiddleware, limiter=sandbox.limiter)
     add_identity_routes(app, sandbox)
     add_accounting_routes(app, AccountingApi(sandbox))
+    add_journal_routes(app, AccountingApi(sandbox))
     add_control_routes(app, sandbox)
 
     app.add_middleware(_StatusCounter, statuses=sandbox.statuses)

@@ -13,6 +13,8 @@ from sandboxes.store import SandboxStore
 from sandboxes.xero.batches import Doc, DocumentNotFound, Publish, ValidationFailed
 from sandboxes.xero.contacts import Contacts
 from sandboxes.xero.invoices import Invoices
+from sandboxes.xero.lock_dates import LockDates
+from sandboxes.xero.manual_journals import ManualJournals
 from sandboxes.xero.organisation import Organisation
 from sandboxes.xero.settlements import Settlements
 from sandboxes.xero.tracking import Tracking
@@ -63,6 +65,16 @@ class XeroBooks(Organisation):
     @property
     def tracking(self) -> Tracking:
         return Tracking(self.tracking_categories)
+
+    # --- manual journals and lock dates -----------------------------------------------------------------
+
+    @property
+    def lock_dates(self) -> LockDates:
+        return LockDates(self.settings)
+
+    @property
+    def journals(self) -> ManualJournals:
+        return ManualJournals(self, self.lock_dates)
 
     # --- payments and credit allocations ----------------------------------------------------------------
 

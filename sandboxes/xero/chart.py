@@ -15,12 +15,17 @@ _ACCOUNTS: list[tuple[str, str, str, str, str, str]] = [
     ("260", "Other Revenue", "REVENUE", "REVENUE", "", "OUTPUT2"),
     ("270", "Interest Income", "REVENUE", "REVENUE", "", "EXEMPTOUTPUT"),
     ("310", "Cost of Goods Sold", "DIRECTCOSTS", "EXPENSE", "", "INPUT2"),
+    ("320", "Direct Labour", "DIRECTCOSTS", "EXPENSE", "", "NONE"),
     ("404", "Bank Fees", "OVERHEADS", "EXPENSE", "", "EXEMPTINPUT"),
     ("429", "General Expenses", "OVERHEADS", "EXPENSE", "", "INPUT2"),
     ("493", "Travel - National", "OVERHEADS", "EXPENSE", "", "INPUT2"),
     ("610", "Accounts Receivable", "CURRENT", "ASSET", "DEBTORS", "NONE"),
+    ("615", "Accrued Revenue", "CURRENT", "ASSET", "", "NONE"),
+    ("630", "Work in Progress", "CURRENT", "ASSET", "", "NONE"),
     ("800", "Accounts Payable", "CURRLIAB", "LIABILITY", "CREDITORS", "NONE"),
     ("820", "VAT", "CURRLIAB", "LIABILITY", "GST", "NONE"),
+    ("835", "Deferred Revenue", "CURRLIAB", "LIABILITY", "", "NONE"),
+    ("840", "Payroll Cost Clearing", "CURRLIAB", "LIABILITY", "", "NONE"),
     ("960", "Retained Earnings", "EQUITY", "EQUITY", "RETAINEDEARNINGS", "NONE"),
 ]
 

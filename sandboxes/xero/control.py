@@ -8,6 +8,7 @@ import httpx
 
 from sandboxes.faults import FaultConfig
 from sandboxes.xero.config import RateLimitConfig, WebhookConfig
+from sandboxes.xero.lock_dates import LockDateSettings
 
 
 class XeroSandboxControl:
@@ -32,6 +33,9 @@ class XeroSandboxControl:
 
     async def set_webhooks(self, webhooks: WebhookConfig) -> None:
         await self._call("PUT", "/webhooks", webhooks.model_dump(mode="json"))
+
+    async def set_lock_dates(self, settings: LockDateSettings) -> None:
+        await self._call("PUT", "/lock-dates", settings.model_dump(mode="json"))
 
     async def intent_to_receive(self) -> dict[str, Any]:
         result: dict[str, Any] = await self._call("POST", "/webhooks/intent-to-receive")

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from sandboxes.faults import FaultConfig
 from sandboxes.xero.config import RateLimitConfig, WebhookConfig
+from sandboxes.xero.lock_dates import LockDateSettings
 from sandboxes.xero.sandbox import XeroSandbox
 
 
@@ -44,6 +45,14 @@ def add_control_routes(app: FastAPI, sandbox: XeroSandbox) -> None:
         """Wait until every queued event has been delivered or given up (tests and the demo)."""
         await sandbox.webhooks.wait_idle(timeout_seconds)
         return sandbox.webhooks.snapshot()
+
+    @app.put("/_sandbox/lock-dates")
+    async def set_lock_dates(settings: LockDateSettings) -> dict[str, Any]:
+        """Finance setting (or clearing) the organisation's lock dates in Xero's settings."""
+        sandbox.books[sandbox.config.tenant_id].lock_dates.set(
+            period=settings.period_lock_date, end_of_year=settings.end_of_year_lock_date
+        )
+        return settings.model_dump(mode="json")
 
     @app.post("/_sandbox/reset")
     async def reset() -> dict[str, str]:

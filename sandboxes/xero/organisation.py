@@ -46,6 +46,15 @@ class Organisation:
     def tracking_categories(self) -> Collection:
         return self._collection("tracking_categories")
 
+    @property
+    def manual_journals(self) -> Collection:
+        return self._collection("manual_journals")
+
+    @property
+    def settings(self) -> Collection:
+        """Organisation settings kept by the sandbox's control endpoints (lock dates)."""
+        return self._collection("settings")
+
     def seq(self, name: str) -> str:
         """The store's name for one of this organisation's number sequences."""
         return f"{self.tenant_id}:{name}"

@@ -1,5 +1,6 @@
 """The demo story as `make run` plays it, with finance's account mapping set through the ingress first: the
-UK and EU invoices land on the mapped accounts with the project's and customer's dimensions in each ERP."""
+UK and EU invoices land on the mapped accounts with the project's and customer's dimensions in each ERP, and
+the EU deal's lines (a service of the Digital practice) on its practice in Tryton too."""
 
 from __future__ import annotations
 
@@ -53,7 +54,10 @@ async def test_the_demos_invoices_land_on_mapped_accounts_with_project_and_custo
     assert all(m.updated_by.startswith("finance.lead <") for m in mapped)
     assert contract is not None and contract.erp_project is not None
     expected = {(v.dimension, v.code) for v in contract.erp_project.dimensions}
-    assert {d for d, _ in expected} == {"project", "customer"}
+    # Xero tracks the UK entity's default two; Tryton books every dimension the project has.
+    practice = {("practice", "DIGITAL")} if plan is EU_DEAL else set()
+    assert {(d, c) for d, c in expected if d == "practice"} == practice
+    assert {d for d, _ in expected} == {"project", "customer"} | {d for d, _ in practice}
     erp = system.connectors.erps.by_system(outcome.erp)
     (booked,) = [
         b

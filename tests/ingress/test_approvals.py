@@ -4,6 +4,7 @@ person tokens, the queue of waiting invoices, decisions as updates on the run, a
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -282,31 +283,40 @@ async def test_the_cli_refuses_a_decision_without_a_valid_token(
 # --- write-off ----------------------------------------------------------------------------------------------
 
 
-def write_off(system: System, invoice: str, body: dict[str, object], bearer: str | None) -> httpx.Response:
+def write_off(system: System, invoice: str, body: Mapping[str, object], bearer: str | None) -> httpx.Response:
     assert system.ingress is not None
     headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
     return httpx.post(f"{system.ingress.url}/invoices/xero/{invoice}/write-off", json=body, headers=headers)
 
 
+DUE = {"amount": "1200.00", "currency": "GBP"}
+
+
 async def test_write_off_without_finance_role_gets_401_or_403(system: System) -> None:
-    body = {"reason": "bankrupt"}
+    body = {"reason": "bankrupt", "expected_due": DUE}
     assert write_off(system, "inv-1", body, None).status_code == 401
     assert write_off(system, "inv-1", body, token(system, "ops")).status_code == 403
 
 
 async def test_write_off_without_a_reason_gets_422_naming_it(system: System) -> None:
-    response = write_off(system, "inv-1", {}, token(system))
+    response = write_off(system, "inv-1", {"expected_due": DUE}, token(system))
     assert response.status_code == 422
     assert response.json()["problems"][0]["field"] == "reason"
 
 
+async def test_write_off_without_the_amount_due_gets_422_naming_it(system: System) -> None:
+    response = write_off(system, "inv-1", {"reason": "bankrupt"}, token(system))
+    assert response.status_code == 422
+    assert response.json()["problems"][0]["field"] == "expected_due"
+
+
 async def test_write_off_naming_an_actor_gets_422(system: System) -> None:
-    response = write_off(system, "inv-1", {"actor": "x", "reason": "r"}, token(system))
+    response = write_off(system, "inv-1", {"actor": "x", "reason": "r", "expected_due": DUE}, token(system))
     assert response.status_code == 422 and response.json()["problems"][0]["field"] == "actor"
 
 
 async def test_write_off_of_an_invoice_nobody_follows_gets_404(system: System) -> None:
-    response = write_off(system, "inv-404", {"reason": "r"}, token(system))
+    response = write_off(system, "inv-404", {"reason": "r", "expected_due": DUE}, token(system))
     assert response.status_code == 404 and "invoice-to-cash:xero:inv-404" in response.text
 
 
@@ -314,15 +324,66 @@ async def test_write_off_through_the_ingress_ends_the_followed_invoice_written_o
     system: System, dev_env: WorkflowEnvironment
 ) -> None:
     followed = await follow_a_new_invoice(system, dev_env)
+    await followed.seen("the invoice read", lambda s: s.amount_due == followed.gross)
+    gross = {"amount": str(followed.gross.amount), "currency": followed.gross.currency}
+    less = {"amount": str(followed.gross.amount - 1), "currency": followed.gross.currency}
 
-    response = write_off(
-        system, followed.input.invoice_id, {"reason": "customer in administration"}, token(system)
+    # The run's worker shares this event loop: the requests wait in a thread while it answers them.
+    refused = await asyncio.to_thread(
+        write_off,
+        system,
+        followed.input.invoice_id,
+        {"reason": "bad debt", "expected_due": less},
+        token(system),
+    )
+    response = await asyncio.to_thread(
+        write_off,
+        system,
+        followed.input.invoice_id,
+        {"reason": "customer in administration", "expected_due": gross},
+        token(system),
     )
     result = await followed.handle.result()
 
+    assert refused.status_code == 409 and "it changed since you looked" in refused.json()["detail"]
+    assert refused.json()["amount_due"] == gross and refused.json()["stage"] == "awaiting_payment"
     assert response.status_code == 202 and response.json()["workflow_id"] == followed.handle.id
     assert response.json()["requested_by"] == actor(FIONA)
+    assert response.json()["amount_due"] == gross
     assert result.outcome == "written_off" and result.write_off_reason == "customer in administration"
     status = await followed.handle.query("status", result_type=InvoiceToCashStatus)
     assert status.write_off_requested_by == actor(FIONA)
     assert result.written_off == followed.gross
+
+
+async def test_the_cli_shows_what_is_due_and_writes_off_only_the_amount_named(
+    system: System,
+    dev_env: WorkflowEnvironment,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    followed = await follow_a_new_invoice(system, dev_env)
+    await followed.seen("the invoice read", lambda s: s.amount_due == followed.gross)
+    monkeypatch.setenv("PSSYNC_TEMPORAL_ADDRESS", target_of(dev_env))
+    monkeypatch.setenv("PSSYNC_DATABASE_URL", system.settings.database_url)
+    monkeypatch.setenv("PSSYNC_TOKEN", token(system))
+
+    def run(*argv: str) -> int:
+        args = cli.build_parser().parse_args(argv)
+        code: int = args.func(args)
+        return code
+
+    base = ("write-off", "xero", followed.input.invoice_id, "--reason", "customer in administration")
+    assert await asyncio.to_thread(run, *base) == 2
+    assert await asyncio.to_thread(run, *base, "--amount", "1.00") == 1
+    shown = capsys.readouterr()
+    assert f"{followed.gross.amount} {followed.gross.currency} due" in shown.out
+    assert "nothing written off" in shown.err
+    assert (await followed.handle.query("status", result_type=InvoiceToCashStatus)).stage == (
+        "awaiting_payment"
+    )
+
+    assert await asyncio.to_thread(run, *base, "--amount", str(followed.gross.amount)) == 0
+    assert f"requested by {actor(FIONA)}" in capsys.readouterr().out
+    result = await followed.handle.result()
+    assert result.outcome == "written_off" and result.written_off == followed.gross

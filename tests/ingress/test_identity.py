@@ -296,7 +296,9 @@ def test_a_body_naming_the_approver_is_refused_saying_it_comes_from_the_token(
 
 def test_write_off_with_an_actor_in_the_body_is_refused(api: TestClient) -> None:
     response = api.post(
-        "/invoices/xero/inv-1/write-off", json={"actor": "x", "reason": "bankrupt"}, headers=bearer()
+        "/invoices/xero/inv-1/write-off",
+        json={"actor": "x", "reason": "bankrupt", "expected_due": {"amount": "10.00", "currency": "GBP"}},
+        headers=bearer(),
     )
     assert response.status_code == 422 and response.json()["problems"][0]["field"] == "actor"
 

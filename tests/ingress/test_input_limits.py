@@ -395,7 +395,12 @@ async def test_people_endpoints_are_503_with_retry_after_while_temporal_is_down(
         ("POST", "/billing-runs/P1/2026-10/approve", decision, finance),
         ("POST", "/billing-runs/P1/2026-10/reject", {**decision, "reason": "wrong rate"}, finance),
         ("GET", "/approvals", None, finance),
-        ("POST", "/invoices/xero/INV-1/write-off", {"reason": "bad debt"}, finance),
+        (
+            "POST",
+            "/invoices/xero/INV-1/write-off",
+            {"reason": "bad debt", "expected_due": {"amount": "10.00", "currency": "GBP"}},
+            finance,
+        ),
         ("POST", f"/exceptions/{item.id}/retry", {}, bearer(ingress.settings, "ops")),
     ]
     for method, path, body, headers in requests:

@@ -30,13 +30,13 @@ def test_migrate_from_empty_creates_every_table_at_head(fresh: Database) -> None
     fresh.migrate()
 
     assert LEDGER_TABLES <= set(inspect(fresh.engine).get_table_names())
-    assert fresh.current_revision() == Database.head_revision() == "0004"
+    assert fresh.current_revision() == Database.head_revision() == "0007"
 
 
 def test_migrate_twice_is_a_no_op(fresh: Database) -> None:
     fresh.migrate()
     fresh.migrate()
-    assert fresh.current_revision() == "0004"
+    assert fresh.current_revision() == "0007"
 
 
 def test_downgrade_to_base_removes_every_ledger_table(fresh: Database) -> None:
@@ -86,7 +86,7 @@ def test_migrate_does_not_depend_on_the_working_directory(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     fresh.migrate()
-    assert fresh.current_revision() == "0004"
+    assert fresh.current_revision() == "0007"
 
 
 def test_concurrent_migrations_of_one_database_both_succeed_once(fresh: Database) -> None:
@@ -111,7 +111,7 @@ def test_concurrent_migrations_of_one_database_both_succeed_once(fresh: Database
         thread.join(timeout=60)
 
     assert errors == []
-    assert fresh.current_revision() == "0004"
+    assert fresh.current_revision() == "0007"
 
 
 def test_repo_alembic_ini_points_at_the_packaged_migrations() -> None:
@@ -119,7 +119,7 @@ def test_repo_alembic_ini_points_at_the_packaged_migrations() -> None:
     by_hand = ScriptDirectory.from_config(ini)
     packaged = ScriptDirectory.from_config(alembic_config())
     assert Path(by_hand.dir).resolve() == MIGRATIONS_PATH == Path(packaged.dir).resolve()
-    assert by_hand.get_current_head() == packaged.get_current_head() == "0004"
+    assert by_hand.get_current_head() == packaged.get_current_head() == "0007"
 
 
 def test_alembic_command_line_upgrades_the_database_named_by_pssync_database_url(tmp_path: Path) -> None:
@@ -138,6 +138,6 @@ def test_alembic_command_line_upgrades_the_database_named_by_pssync_database_url
     assert completed.returncode == 0, completed.stderr
     database = Database.from_url(f"sqlite:///{target}")
     try:
-        assert database.current_revision() == "0004"
+        assert database.current_revision() == "0007"
     finally:
         database.dispose()

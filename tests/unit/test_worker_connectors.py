@@ -6,6 +6,7 @@ import pytest
 
 from canonical import LegalEntity
 from config import Settings
+from connectors.roles import ErpProjectBooks
 from worker import ConnectorUnavailable, build_connectors
 
 
@@ -38,3 +39,20 @@ def test_an_entity_booking_in_an_erp_that_is_not_installed_is_refused_naming_the
     us = LegalEntity.model_validate({**uk.model_dump(), "code": "US", "erp": "quickbooks", "currency": "USD"})
     with pytest.raises(ConnectorUnavailable, match=r"legal entity US.*'quickbooks'"):
         build_connectors(Settings(entities=[uk, us]))
+
+
+async def test_every_erp_says_which_dimensions_it_books_and_xero_only_those_the_entity_tracks() -> None:
+    settings = Settings()
+    uk = settings.entity("UK").model_copy(update={"tracked_dimensions": ("project", "practice")})
+    connectors = build_connectors(settings)
+    try:
+        xero, _ = connectors.erps.for_entity("UK")
+        tryton, eu = connectors.erps.for_entity("EU")
+        netsuite, us = connectors.erps.for_entity("US")
+        for erp in (xero, tryton, netsuite):
+            assert isinstance(erp, ErpProjectBooks), erp.system
+        assert isinstance(xero, ErpProjectBooks) and xero.booked_dimensions(uk) == ("project", "practice")
+        assert isinstance(tryton, ErpProjectBooks) and tryton.booked_dimensions(eu) is None
+        assert isinstance(netsuite, ErpProjectBooks) and netsuite.booked_dimensions(us) is None
+    finally:
+        await connectors.aclose()

@@ -34,7 +34,12 @@ from .helpers import eventually, stamp
 
 # Sets the catalogue's fixed-fee and retainer services are staffed at (ServiceTemplate.rate_card_set).
 SERVICE_RATE_CARD_SETS = ("Implementation", "Managed services")
-BILLING_MODEL_LABELS = {"IMP-FF": "Fixed Fee", "MS-RET": "Retainer", "ADV-TM": "Time and Materials"}
+BILLING_MODEL_LABELS = {
+    "IMP-FF": "Fixed Fee",
+    "MS-RET": "Retainer",
+    "ADV-TM": "Time and Materials",
+    "DIG-TM": "Time and Materials",
+}
 
 
 def kantata(system: System) -> KantataSeeder:

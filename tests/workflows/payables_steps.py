@@ -1,5 +1,5 @@
 """Steps the payables tests and the replay recording share: finance's UK mapping, a consultant's reimbursable
-expense, what the PSA and Xero then hold."""
+expense, a subcontractor's approved time, what the PSA and Xero then hold."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from canonical import Money, Period
-from canonical.payables import PayableExpense
+from canonical.payables import PayableExpense, SubcontractedTime
 from connectors.kantata import KantataConnector
 from connectors.xero import XeroConnector
 from devstack.story import ACCOUNT_MAPPING
 from domain.account_mapping import AccountRule
 from ledger.account_mapping import set_account_mapping
-from sandboxes.kantata.seed import KantataSeeder
+from sandboxes.kantata.seed import KantataSeeder, TimeLog
 
 from ..support.system import System
 from .helpers import stamp
@@ -74,3 +74,38 @@ async def bills_numbered(system: System, number: str) -> list[dict[str, Any]]:
     async for page in xero.client.pages("/Invoices", "Invoices", params={"where": where}):
         found.extend(page.items)
     return found
+
+
+async def subcontractor(
+    system: System, project_id: str, firm: str, cost_rate: Money | None, name: str = "Sam Contractor"
+) -> str:
+    """A member of `firm` (User field `Supplier`) on the project, at `cost_rate` an hour; their user id."""
+    suffix = stamp()
+    async with KantataSeeder.for_sandbox(system.settings.kantata_base_url) as kantata:
+        email = f"sub.{suffix}@contractors.example"
+        person = await kantata.consultant(f"{name} {suffix}", email, "Consultant")
+        await kantata.works_for(person.user_id, firm)
+        if cost_rate is not None:
+            await kantata.cost_rate(person.user_id, cost_rate)
+        await kantata.add_to_project(project_id, [person])
+    return person.user_id
+
+
+async def approved_time(system: System, project_id: str, user_id: str, *minutes: int) -> list[str]:
+    """The member logs the minutes today, one entry each, and a manager approves them; the entries' ids."""
+    day = datetime.now(UTC).date()
+    async with KantataSeeder.for_sandbox(system.settings.kantata_base_url) as kantata:
+        logs = [TimeLog(user_id=user_id, day=day, minutes=m) for m in minutes]
+        ids = await kantata.log_time(project_id, logs)
+        await kantata.submit_and_approve(project_id, ids)
+    return ids
+
+
+async def subcontracted(system: System, period: Period, entry_id: str) -> SubcontractedTime:
+    psa = system.connectors.psa
+    assert isinstance(psa, KantataConnector)
+    async for page in psa.subcontracted_time(period):
+        for entry in page.items:
+            if entry.id == entry_id:
+                return entry
+    raise AssertionError(f"time entry {entry_id} is not subcontracted time")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from canonical import Invoice, InvoiceLine, InvoiceState, LegalEntity, Money
@@ -368,10 +368,12 @@ async def test_write_off_credits_what_is_still_due_with_the_reason_and_ends_writ
         await followed.nudge()
         await followed.seen("the partial payment", lambda s: s.amount_paid == Money.of("500.00", currency))
 
-        await followed.handle.signal(
-            InvoiceToCash.write_off,
-            WriteOffRequest(actor="finance.lead", reason="customer in administration"),
+        due = followed.gross - Money.of("500.00", currency)
+        accepted = await followed.handle.execute_update(
+            InvoiceToCash.write_off_invoice,
+            WriteOffRequest(actor="finance.lead", reason="customer in administration", expected_due=due),
         )
+        assert accepted.amount_due == due and accepted.requested_by == "finance.lead"
         result = await followed.handle.result()
         invoice = await finance.get_invoice(followed.input.invoice_id)
         (note_ref,) = invoice["CreditNotes"]
@@ -401,6 +403,101 @@ async def test_write_off_credits_what_is_still_due_with_the_reason_and_ends_writ
         "reason": "customer in administration",
         "amount": str(outstanding),
     }
+
+
+async def test_a_write_off_is_refused_unless_it_names_the_amount_due_with_a_reason(
+    ts_env: WorkflowEnvironment, ts_system: System
+) -> None:
+    followed = await _follow_a_new_invoice(ts_system, ts_env)
+    await followed.seen("the invoice read", lambda s: s.amount_due == followed.gross)
+    less = followed.gross - Money.of("0.01", followed.gross.currency)
+    refusals = [
+        (WriteOffRequest(actor="finance.lead", reason="bad debt"), "must name the amount due"),
+        (
+            WriteOffRequest(actor="finance.lead", reason="bad debt", expected_due=less),
+            f"is {followed.gross}, not {less}: it changed since you looked",
+        ),
+        (WriteOffRequest(actor="finance.lead", reason="  ", expected_due=followed.gross), "needs a reason"),
+    ]
+    for request, words in refusals:
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await followed.handle.execute_update(InvoiceToCash.write_off_invoice, request)
+        assert words in str(refused.value.cause)
+
+    status = await followed.status()
+    assert status.stage == "awaiting_payment" and status.write_off_requested_by is None
+    finance = XeroFinanceUser.from_settings(ts_system.settings)
+    try:
+        invoice = await finance.get_invoice(followed.input.invoice_id)
+    finally:
+        await finance.aclose()
+    assert not invoice.get("CreditNotes") and _money(invoice["AmountDue"], followed.gross.currency) == (
+        followed.gross
+    )
+    await followed.handle.terminate("test done")
+
+
+async def test_a_payment_landing_after_the_write_off_was_asked_drops_it_and_tells_finance(
+    ts_env: WorkflowEnvironment, ts_system: System
+) -> None:
+    followed = await _follow_a_new_invoice(ts_system, ts_env)
+    currency = followed.gross.currency
+    await followed.seen("the invoice read", lambda s: s.amount_due == followed.gross)
+    finance = XeroFinanceUser.from_settings(ts_system.settings)
+    try:
+        # Paid in Xero after finance looked and before the run's next read: finance decided on the old amount.
+        await finance.apply_payment(followed.input.invoice_id, Decimal("200.00"), reference="late BACS")
+        accepted = await followed.handle.execute_update(
+            InvoiceToCash.write_off_invoice,
+            WriteOffRequest(actor="finance.lead", reason="bad debt", expected_due=followed.gross),
+        )
+        now_due = followed.gross - Money.of("200.00", currency)
+        await followed.seen("the payment", lambda s: s.amount_due == now_due)
+        invoice = await finance.get_invoice(followed.input.invoice_id)
+    finally:
+        await finance.aclose()
+
+    assert accepted.amount_due == followed.gross
+    assert not invoice.get("CreditNotes")
+    status = await followed.status()
+    assert status.stage == "awaiting_payment" and status.write_off_requested_by is None
+    with ts_system.database.session() as session:
+        (item,) = [
+            e for e in list_exceptions(session, owner="finance") if e.workflow_id == followed.handle.id
+        ]
+        dropped = [
+            e
+            for e in audit_trail(session, key=f"xero:{followed.input.invoice_id}")
+            if e.action == "write_off_dropped"
+        ]
+    assert f"{now_due} is due now" in item.reason and "finance.lead" in item.reason
+    assert [e.detail["expected_due"] for e in dropped] == [str(followed.gross)]
+    await followed.handle.terminate("test done")
+
+
+async def test_the_shipped_write_off_signal_no_longer_writes_off_and_is_audited(
+    ts_env: WorkflowEnvironment, ts_system: System
+) -> None:
+    followed = await _follow_a_new_invoice(ts_system, ts_env)
+    await followed.seen("the invoice read", lambda s: s.amount_due == followed.gross)
+
+    await followed.handle.signal(
+        InvoiceToCash.write_off, WriteOffRequest(actor="someone.claimed", reason="bad debt")
+    )
+
+    async def ignored() -> list[Any]:
+        with ts_system.database.session() as session:
+            return [
+                e
+                for e in audit_trail(session, key=followed.handle.id)
+                if e.action == "write_off_signal_ignored"
+            ]
+
+    (entry,) = await eventually(ignored, what="the ignored signal in the audit")
+    assert entry.detail["claimed_actor"] == "someone.claimed"
+    status = await followed.status()
+    assert status.stage == "awaiting_payment" and status.write_off_requested_by is None
+    await followed.handle.terminate("test done")
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from runs.reference_sync import ReferenceSyncInput
 from runs.schedules import (
     alert_scan_schedule_id,
     apply_schedules,
+    month_end_schedule_id,
     payables_scan_schedule_id,
     reconciliation_schedule_id,
     reference_sync_schedule_id,
@@ -209,14 +210,15 @@ async def test_schedules_apply_is_idempotent_and_the_reference_sync_schedule_run
     try:
         first = await apply_schedules(system.client, settings)
         second = await apply_schedules(system.client, settings)
-        assert [a.outcome for a in first] == ["created"] * 4
-        assert [a.outcome for a in second] == ["updated"] * 4
+        assert [a.outcome for a in first] == ["created"] * 5
+        assert [a.outcome for a in second] == ["updated"] * 5
         wanted = sorted(
             [
                 reference_sync_schedule_id(settings),
                 reconciliation_schedule_id(settings),
                 alert_scan_schedule_id(settings),
                 payables_scan_schedule_id(settings),
+                month_end_schedule_id(settings, "UK"),
             ]
         )
         await eventually(
@@ -245,6 +247,7 @@ def wanted_ids(settings: Settings) -> tuple[str, ...]:
         reconciliation_schedule_id(settings),
         alert_scan_schedule_id(settings),
         payables_scan_schedule_id(settings),
+        month_end_schedule_id(settings, "UK"),
     )
 
 

@@ -15,6 +15,8 @@ Use it by subclassing in a vendor's test module and providing three fixtures:
 Optional override: `unknown_invoice_id`, an id in the ERP's own format that names no invoice.
 Required for the books checks: `other_revenue_account`, the code of an active revenue account of the entity's
 chart other than the one lines book to by default.
+Optional for the books checks: `tracks_practice`, True when the ERP books the practice dimension for the
+`entity` (Tryton has room for it; Xero only where the entity tracks it; NetSuite does not), default False.
 
 Semantics the suite pins down, because the role protocol leaves them to words:
 - `PostedInvoice.total` is the net total (before tax), comparable with `Invoice.total` to the cent.
@@ -42,7 +44,7 @@ from canonical import (
     name_key,
     tax_number_key,
 )
-from canonical.dimensions import ErpProject, ErpProjectSpec
+from canonical.dimensions import ErpProject, ErpProjectSpec, practice_code
 from connectors.errors import NotFound, Rejected
 from connectors.roles import BookedInvoiceSource, ErpConnector, ErpProjectBooks
 
@@ -401,6 +403,10 @@ class ErpBooksContract(ErpContract):
     """Where lines book: the account finance mapped, and the project and customer dimensions made at
     closed-won (`ErpProjectBooks`), as the ERP reports them back (`BookedInvoiceSource`)."""
 
+    @pytest.fixture
+    def tracks_practice(self) -> bool:
+        return False
+
     async def _project(
         self, erp: ErpConnector, entity: LegalEntity, account: Account
     ) -> tuple[str, ErpProject]:
@@ -467,6 +473,37 @@ class ErpBooksContract(ErpContract):
             assert {(v.dimension, v.code) for v in line.dimensions} == {
                 (v.dimension, v.code) for v in project.dimensions
             }
+
+    async def test_a_projects_practice_is_booked_on_its_lines_where_the_erp_tracks_practice(
+        self, erp: ErpConnector, entity: LegalEntity, seed_account: Account, tracks_practice: bool
+    ) -> None:
+        assert isinstance(erp, ErpProjectBooks) and isinstance(erp, BookedInvoiceSource)
+        customer_id = await self._customer(erp, entity, seed_account)
+        practice = f"Digital {uuid.uuid4().hex[:6]}"
+        spec = project_spec(seed_account, customer_id).model_copy(update={"practice": practice})
+        sibling = project_spec(seed_account, customer_id, "Roadmap").model_copy(update={"practice": practice})
+
+        project = await erp.ensure_erp_project(spec, entity=entity)
+        again = await erp.ensure_erp_project(spec, entity=entity)
+        other = await erp.ensure_erp_project(sibling, entity=entity)
+
+        assert again == project
+        values = {v.dimension: v for v in project.dimensions}
+        expected = ["customer", "practice", "project"] if tracks_practice else ["customer", "project"]
+        assert sorted(values) == expected
+        if tracks_practice:
+            assert values["practice"].name == practice
+            assert practice_code(practice) in values["practice"].code
+            # Two projects of one practice share its value, as two of one customer share theirs.
+            assert values["practice"] in other.dimensions
+        line = _line(entity, "Consulting", "1", "100.00")
+        tagged = line.model_copy(update={"dimensions": project.dimensions})
+        invoice = build_invoice(entity, seed_account, customer_id, [tagged])
+        await erp.post_invoice(invoice, entity=entity, idempotency_key=_key("invoice"))
+        (booked,) = await erp.booked_invoices(invoice.reference)
+        assert {(v.dimension, v.code) for v in booked.lines[0].dimensions} == {
+            (v.dimension, v.code) for v in project.dimensions
+        }
 
     async def test_a_line_naming_a_dimension_value_the_erp_lacks_is_rejected_and_nothing_posts(
         self, erp: ErpConnector, entity: LegalEntity, seed_account: Account

@@ -13,6 +13,7 @@ import pytest
 
 from connectors.errors import RateLimited, Unavailable
 from connectors.kantata import KantataConnector
+from sandboxes.kantata.state import USER_CUSTOM_FIELDS, WORKSPACE_CUSTOM_FIELDS
 from sandboxes.serve import free_port
 
 from .conftest import Sandbox, start_sandbox
@@ -69,7 +70,8 @@ async def test_reset_empties_the_account_back_to_its_setup(
     await control.post("/reset")
 
     assert (await psa.client.get("/roles")).count == 0
-    assert (await psa.client.get("/custom_fields")).count == 7, "the account keeps ps-sync's custom fields"
+    fields = len(WORKSPACE_CUSTOM_FIELDS) + len(USER_CUSTOM_FIELDS)
+    assert (await psa.client.get("/custom_fields")).count == fields, "the account keeps its custom fields"
 
 
 async def test_a_dropped_reply_is_switched_on_over_http_and_the_record_still_exists(

@@ -153,6 +153,23 @@ async def test_only_the_change_to_closed_won_notifies(
     assert listener.record_ids() == [won_at_creation]
 
 
+async def test_a_change_order_on_a_won_deal_notifies_but_other_edits_do_not(
+    sandbox_url: str, seeder: SalesforceSeeder, listener: Listener
+) -> None:
+    await _point_at(sandbox_url, listener.url)
+    won = await _deal(seeder, "Changed After Winning", stage="Closed Won")
+    await _until(lambda: listener.messages)
+    await seeder.update("Opportunity", won, {"Sync_Status__c": "Project created", "Description": "notes"})
+    await seeder.update("Opportunity", won, {"Amount": 30000, "Amendment_Effective_Date__c": "2026-12-15"})
+    await _until(lambda: len(listener.messages) > 1)
+    await asyncio.sleep(0.2)
+
+    assert listener.record_ids() == [won, won]
+    first, second = listener.notification_ids()
+    assert first != second
+    assert listener.messages[1].notifications[0].fields["Amount"] == "30000.00"
+
+
 async def test_delivery_is_retried_with_growing_back_off_until_acknowledged(
     sandbox_factory: Callable[..., ServedApp], listener: Listener
 ) -> None:

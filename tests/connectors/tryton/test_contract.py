@@ -17,3 +17,8 @@ class TestTrytonErpContract(ErpBooksContract):
     @pytest.fixture
     def unknown_invoice_id(self) -> str:
         return "999999999"
+
+    @pytest.fixture
+    def tracks_practice(self) -> bool:
+        # Tryton has an analytic root for every dimension, practice included.
+        return True

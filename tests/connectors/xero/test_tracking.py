@@ -189,3 +189,109 @@ def _invoice(
             ),
         ),
     )
+
+
+async def test_default_tracking_leaves_the_practice_off_within_xeros_two_categories(
+    xero: XeroConnector, uk: LegalEntity
+) -> None:
+    await _reset(xero)
+    account, customer_id = await _customer(xero, uk)
+    spec = _spec(account, customer_id).model_copy(update={"practice": "Digital"})
+
+    project = await xero.ensure_erp_project(spec, entity=uk)
+
+    categories = (await xero.client.get("/TrackingCategories"))["TrackingCategories"]
+    assert sorted(c["Name"] for c in categories) == ["Customer", "Project"]
+    assert [v.dimension for v in project.dimensions] == ["project", "customer"]
+
+
+async def test_an_entity_tracking_practice_books_lines_under_project_and_practice(
+    xero: XeroConnector, uk: LegalEntity
+) -> None:
+    await _reset(xero)
+    by_practice = uk.model_copy(update={"tracked_dimensions": ("project", "practice")})
+    account, customer_id = await _customer(xero, uk)
+    spec = _spec(account, customer_id).model_copy(update={"practice": "Data & AI"})
+
+    project = await xero.ensure_erp_project(spec, entity=by_practice)
+    again = await xero.ensure_erp_project(spec, entity=by_practice)
+
+    assert again == project
+    categories = (await xero.client.get("/TrackingCategories"))["TrackingCategories"]
+    options = {c["Name"]: [o["Name"] for o in c["Options"]] for c in categories}
+    assert options == {
+        "Project": [option_name(spec.project_code, spec.project_name)],
+        "Practice": ["DATA-AI Data & AI"],
+    }
+    assert {v.dimension: v.code for v in project.dimensions} == {
+        "project": option_name(spec.project_code, spec.project_name),
+        "practice": "DATA-AI Data & AI",
+    }
+    invoice = _invoice(by_practice, account, customer_id, project.dimensions)
+    await xero.post_invoice(invoice, entity=by_practice, idempotency_key=f"inv:{uuid.uuid4()}")
+    (booked,) = await xero.booked_invoices(invoice.reference)
+    (line,) = booked.lines
+    assert {v.dimension: v.code for v in line.dimensions} == {
+        "project": option_name(spec.project_code, spec.project_name),
+        "practice": "DATA-AI Data & AI",
+    }
+
+
+async def test_a_line_of_a_project_made_before_the_switch_sends_only_the_tracked_categories(
+    xero: XeroConnector, uk: LegalEntity
+) -> None:
+    """Finance moved from customer to practice: the Customer category is archived, and a project made
+    before still carries its customer value, which Xero now has no category for."""
+    await _reset(xero)
+    account, customer_id = await _customer(xero, uk)
+    before = await xero.ensure_erp_project(_spec(account, customer_id), entity=uk)
+    categories = (await xero.client.get("/TrackingCategories"))["TrackingCategories"]
+    customer = next(c for c in categories if c["Name"] == "Customer")
+    await xero.client.post(
+        f"/TrackingCategories/{customer['TrackingCategoryID']}",
+        {"Status": "ARCHIVED"},
+        idempotency_key=f"t:{uuid.uuid4()}",
+    )
+    by_practice = uk.model_copy(update={"tracked_dimensions": ("project", "practice")})
+    invoice = _invoice(by_practice, account, customer_id, before.dimensions)
+
+    await xero.post_invoice(invoice, entity=by_practice, idempotency_key=f"inv:{uuid.uuid4()}")
+
+    (booked,) = await xero.booked_invoices(invoice.reference)
+    assert [v.dimension for v in booked.lines[0].dimensions] == ["project"]
+
+
+async def test_a_project_without_a_practice_is_tracked_by_the_rest_and_makes_no_practice_category(
+    xero: XeroConnector, uk: LegalEntity
+) -> None:
+    await _reset(xero)
+    by_practice = uk.model_copy(update={"tracked_dimensions": ("practice", "customer")})
+    account, customer_id = await _customer(xero, uk)
+    spec = _spec(account, customer_id)
+
+    project = await xero.ensure_erp_project(spec, entity=by_practice)
+
+    categories = (await xero.client.get("/TrackingCategories"))["TrackingCategories"]
+    assert [c["Name"] for c in categories] == ["Customer"]
+    assert [v.dimension for v in project.dimensions] == ["customer"]
+    # Not tracking projects, Xero keeps nothing per project: the PSA project id stands for it.
+    assert project.project_id == spec.project_code
+
+
+async def test_a_practice_xero_has_no_room_for_is_refused_naming_what_holds_the_slots(
+    xero: XeroConnector, uk: LegalEntity
+) -> None:
+    await _reset(xero)
+    account, customer_id = await _customer(xero, uk)
+    await xero.ensure_erp_project(_spec(account, customer_id), entity=uk)
+    by_practice = uk.model_copy(update={"tracked_dimensions": ("project", "practice")})
+    spec = _spec(account, customer_id).model_copy(update={"practice": "Digital"})
+
+    with pytest.raises(Rejected) as raised:
+        await xero.ensure_erp_project(spec, entity=by_practice)
+
+    assert "'Project', 'Customer' hold them, leaving no room for 'Practice'" in str(raised.value)
+    # Nothing was made for the refused project: its option would be orphaned in Project.
+    categories = (await xero.client.get("/TrackingCategories"))["TrackingCategories"]
+    project_options = next(c["Options"] for c in categories if c["Name"] == "Project")
+    assert len(project_options) == 1
