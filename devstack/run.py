@@ -13,7 +13,16 @@ from typing import TypeVar
 
 from devstack.processes import StackError, StopRequested, stop_signals
 from devstack.stack import Stack, StackConfig
-from devstack.story import EU_DEAL, UK_DEAL, US_DEAL, DealOutcome, ExceptionStoryOutcome, Story, StoryFailed
+from devstack.story import (
+    EU_DEAL,
+    MONTH_END_ACCOUNTS,
+    UK_DEAL,
+    US_DEAL,
+    DealOutcome,
+    ExceptionStoryOutcome,
+    Story,
+    StoryFailed,
+)
 from runs.client import connect_client
 from runs.schedules import AppliedSchedule, apply_schedules
 from runs.starts import ensure_feed_poller, ensure_payment_pollers
@@ -59,7 +68,14 @@ async def play_story(config: StackConfig) -> StoryReport:
             outcomes.append(await story.play(plan))
         await story.play_payables([(o.plan, o.project_id) for o in outcomes])
         await story.play_subcontracted_time([(o.plan, o.project_id) for o in outcomes])
-        await story.play_month_end([(o.plan, o.project_id) for o in outcomes])
+        # A fixed fee per entity whose ERP keeps journals, so the close recognises revenue there too.
+        journal_entities = {entity for entity, _, _ in MONTH_END_ACCOUNTS}
+        fixed_fees = [
+            (plan, await story.play_fixed_fee(plan)) for plan in plans if plan.entity in journal_entities
+        ]
+        await story.play_month_end([(o.plan, o.project_id) for o in outcomes] + fixed_fees)
+        for plan, project_id in fixed_fees[:1]:
+            await story.play_change_order(plan, project_id)
         exception_story = await story.play_exception_fixed_and_retried()
     except StoryFailed as failure:
         return StoryReport(outcomes, failure=str(failure))

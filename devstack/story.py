@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -25,6 +25,10 @@ from connectors.tryton.connector import TrytonConnector
 from domain.payables import vendor_supplier
 from ingress.identity import mint_dev_token
 from ingress.month_end import close_period, format_close
+from ledger.contract_versions import contract_versions
+from ledger.database import Database
+from ledger.month_end import set_percentage_of_completion
+from ledger.repository import get_contract, postings_for
 from runs import payables as payables_runs
 from runs.invoice_to_cash import InvoiceToCashResult
 from runs.opportunity_to_project import OpportunityToProjectResult
@@ -97,6 +101,11 @@ TEAM_COST_RATES = {
 # A late day the team logs after the month was billed: approved, unbilled work at month-end (WIP), in
 # minutes that do not make whole hours.
 LATE_MINUTES = 445
+# A fixed-fee implementation the firm recognises by hours worked against its budget.
+FIXED_FEE = Decimal("10000.00")
+FIXED_FEE_BUDGET_HOURS = Decimal("80")
+# What a change order raises it to after the sale.
+CHANGED_FEE = Decimal("12000.00")
 
 
 # The ERPs whose connectors keep payables (`ErpPayables`), and what the demo's consultant claims.
@@ -126,6 +135,8 @@ class DealPlan:
     # The productised service sold, and how the opportunity names the work.
     service_code: str = SERVICE_CODE
     work: str = "advisory"
+    billing_model: str = BILLING_MODEL
+    amount: Decimal = Decimal("40000.00")
 
 
 @dataclass
@@ -262,9 +273,9 @@ class Story:
                 legal_entity=plan.entity,
                 tax_code=self._settings.entity(plan.entity).default_tax_code,
                 service_code=plan.service_code,
-                billing_model=BILLING_MODEL,
+                billing_model=plan.billing_model,
                 opportunity_name=f"{plan.account_name} {plan.work} {stamp}",
-                amount=Decimal("40000.00"),
+                amount=plan.amount,
                 # A manager Kantata knows (prepare() invites the team), so the project gets its lead.
                 project_manager=TEAM[0][0],
             )
@@ -582,6 +593,104 @@ class Story:
             project_id=created.project_id,
             exception_status=str(resolved["status"]),
         )
+
+    async def play_fixed_fee(self, plan: DealPlan) -> str:
+        """A fixed-fee implementation won for the plan's entity, two days of its first month worked, and
+        finance recognising it by hours against an 80-hour budget (as `pssync recognition set` does): the
+        month-end close recognises fee x hours / budget and, nothing being invoiced yet, accrues it. Returns
+        the project's id."""
+        fixed = replace(
+            plan, service_code="IMP-FF", billing_model="Fixed Fee", amount=FIXED_FEE, work="implementation"
+        )
+        async with KantataSeeder.for_sandbox(self._settings.kantata_base_url) as kantata:
+            effective = date(datetime.now(UTC).year - 1, 1, 1)
+            # The service's own rate card set, as the firm keeps one per productised service.
+            await kantata.rate_card(
+                plan.currency, {effective: RATES[plan.currency]}, set_title="Implementation"
+            )
+        stamp = datetime.now(UTC).strftime("%H%M%S%f")[:-3]
+        deal = await self.close_a_deal(fixed, stamp)
+        created = await self.result(o2p_id("salesforce", deal.opportunity_id), OpportunityToProjectResult)
+        period = previous_period(datetime.now(UTC).date())
+        await self.log_and_approve_time(created.project_id, period, days=2)
+        database = Database.from_url(self._settings.database_url)
+        try:
+            with database.session() as session:
+                set_percentage_of_completion(
+                    session,
+                    psa=self._settings.psa,
+                    project_id=created.project_id,
+                    budget_hours=FIXED_FEE_BUDGET_HOURS,
+                    actor="finance.lead@northwind.example",
+                )
+        finally:
+            database.dispose()
+        self._say(
+            f"[{plan.entity}] fixed fee {FIXED_FEE} {plan.currency}: Kantata project {created.project_id}, "
+            f"recognised by hours against a {FIXED_FEE_BUDGET_HOURS}-hour budget"
+        )
+        return str(created.project_id)
+
+    async def play_change_order(self, plan: DealPlan, project_id: str) -> str:
+        """Sales raises the won fixed fee to 12,000 in Salesforce: the org's outbound message reaches the
+        ingress, ps-sync records contract version 2 and re-prices the Kantata milestones; the design
+        milestone is then signed off and billed now at its new charge (40% of the new fee). Returns what
+        the invoice billed."""
+        database = Database.from_url(self._settings.database_url)
+        try:
+            with database.session() as session:
+                contract = get_contract(session, psa=self._settings.psa, project_id=project_id)
+            if contract is None:
+                raise StoryFailed(f"project {project_id} has no contract in the ledger")
+            async with SalesforceSeeder(self._settings.salesforce_base_url) as salesforce:
+                await salesforce.update("Opportunity", contract.opportunity_id, {"Amount": CHANGED_FEE})
+            self._say(f"[{plan.entity}] Salesforce: change order, fee {FIXED_FEE} -> {CHANGED_FEE}")
+            deadline = time.monotonic() + self._step_seconds
+            while True:
+                with database.session() as session:
+                    versions = contract_versions(session, psa=self._settings.psa, project_id=project_id)
+                if len(versions) >= 2:
+                    break
+                if time.monotonic() > deadline:
+                    raise StoryFailed(
+                        f"the change order on {contract.opportunity_id} made no contract version"
+                    )
+                await asyncio.sleep(0.3)
+        finally:
+            database.dispose()
+        self._say(f"[{plan.entity}] ContractAmendment: contract version {versions[-1].version} recorded")
+        async with KantataSeeder.for_sandbox(self._settings.kantata_base_url) as kantata:
+            milestone_id = await kantata.complete_milestone(project_id, "Design sign-off")
+        period = Period.of(datetime.now(UTC).date())
+        token = self._person("pmo.lead", "pmo")
+        async with httpx.AsyncClient(base_url=self._settings.ingress_public_url, timeout=30) as ingress:
+            response = await ingress.post(
+                f"/billing-runs/{project_id}/{period.value}/bill-now",
+                json={"milestone_id": milestone_id},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        if response.status_code != 202:
+            raise StoryFailed(f"bill now refused: {response.status_code} {response.text}")
+        billing_id = ttb_id(project_id, period.value)
+        await self.approve_when_asked(billing_id, project_id, period)
+        # The month is still open, so the run goes on after posting, for work yet to come: the ledger's
+        # posting says what it billed.
+        database = Database.from_url(self._settings.database_url)
+        try:
+            deadline = time.monotonic() + self._step_seconds
+            while True:
+                with database.session() as session:
+                    posted = postings_for(session, project_id=project_id, period=period.value)
+                if posted and posted[-1].number is not None:
+                    break
+                if time.monotonic() > deadline:
+                    raise StoryFailed(f"{billing_id} did not post the milestone")
+                await asyncio.sleep(0.5)
+        finally:
+            database.dispose()
+        text = f"invoice {posted[-1].number}: {posted[-1].amount}"
+        self._say(f"[{plan.entity}] Design sign-off billed at the amended charge: {text}")
+        return text
 
     async def play_month_end(self, deals: list[tuple[DealPlan, str]]) -> list[str]:
         """Finance maps month-end's accounts and a late day is approved after billing; then each entity's
