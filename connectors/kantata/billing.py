@@ -7,7 +7,8 @@ number: a retry finds the entries already on it and leaves them alone.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import TypeVar
 
 from canonical import Expense, Milestone, Period, TimeEntry
 from connectors.errors import Conflict, NotFound
@@ -21,6 +22,18 @@ from connectors.paging import Page
 PAYMENT_SCHEDULE_DAYS = 30
 # Items per Kantata invoice, to keep request bodies a sane size.
 _INVOICE_ITEMS = 500
+
+
+T = TypeVar("T")
+
+
+def _billed_entry(record: Record, role_name: str | None, invoice_number: str | None) -> TimeEntry:
+    entry = mapping.to_time_entry(record, role_name=role_name, invoice_number=invoice_number)
+    if record.get("rate_in_cents") is not None:
+        subunits, base = int(record["rate_in_cents"]), record.get("currency_base_unit")
+        rate = mapping.money(subunits, record["currency"], base)
+        entry = entry.model_copy(update={"bill_rate": rate})
+    return entry
 
 
 class KantataBilling(KantataAccess):
@@ -94,6 +107,17 @@ class KantataBilling(KantataAccess):
             "include": "role,invoice",
             "order": "created_at:asc",
         }
+        async for page in self._time_entry_pages(params, cursor, _billed_entry):
+            yield page
+
+    async def _time_entry_pages(
+        self,
+        params: dict[str, str],
+        cursor: str | None,
+        build: Callable[[Record, str | None, str | None], T],
+    ) -> AsyncIterator[Page[T]]:
+        """Time entries page by page, each built from its record, its role's name and the ERP invoice number
+        its Kantata invoice records (None while unbilled)."""
         async for envelope, number in self._client.pages("/time_entries", params, start=cursor):
             records = envelope.records()
             numbers = await self._invoice_numbers(
@@ -102,17 +126,8 @@ class KantataBilling(KantataAccess):
             items = []
             for record in records:
                 roles = envelope.related(record, "role_id", "roles")
-                entry = mapping.to_time_entry(
-                    record,
-                    role_name=roles[0]["name"] if roles else None,
-                    invoice_number=numbers.get(str(record.get("invoice_id"))),
-                )
-                if record.get("rate_in_cents") is not None:
-                    rate = mapping.money(
-                        int(record["rate_in_cents"]), record["currency"], record.get("currency_base_unit")
-                    )
-                    entry = entry.model_copy(update={"bill_rate": rate})
-                items.append(entry)
+                role = roles[0]["name"] if roles else None
+                items.append(build(record, role, numbers.get(str(record.get("invoice_id")))))
             following = envelope.next_page
             yield Page(
                 items=items, cursor=str(number), next_cursor=None if following is None else str(following)

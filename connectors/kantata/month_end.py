@@ -59,25 +59,8 @@ class KantataMonthEnd(KantataBilling):
             "include": "role",
             "order": "created_at:asc",
         }
-        async for envelope, number in self._client.pages("/time_entries", params, start=cursor):
-            records = envelope.records()
-            numbers = await self._invoice_numbers(
-                {str(r["invoice_id"]) for r in records if r.get("is_invoiced") and r.get("invoice_id")}
-            )
-            items = []
-            for record in records:
-                roles = envelope.related(record, "role_id", "roles")
-                items.append(
-                    _costed(
-                        record,
-                        roles[0]["name"] if roles else None,
-                        numbers.get(str(record.get("invoice_id"))),
-                    )
-                )
-            following = envelope.next_page
-            yield Page(
-                items=items, cursor=str(number), next_cursor=None if following is None else str(following)
-            )
+        async for page in self._time_entry_pages(params, cursor, _costed):
+            yield page
 
     async def project_milestones(self, project_id: str) -> list[Milestone]:
         workspace = (await self._client.get(f"/workspaces/{project_id}", {"include_archived": "true"})).one()
