@@ -30,7 +30,7 @@ from sandboxes.xero.seed import XeroFinanceUser
 from workflows.time_to_billing import APPROVAL_STAGES, TimeToBilling
 
 from ..support.system import System
-from .helpers import eventually, stamp
+from .helpers import eventually, query_or_none, stamp
 
 # Sets the catalogue's fixed-fee and retainer services are staffed at (ServiceTemplate.rate_card_set).
 SERVICE_RATE_CARD_SETS = ("Implementation", "Managed services")
@@ -136,8 +136,8 @@ async def begin_billing(
 
 async def wait_for_stage(handle: WorkflowHandle[Any, Any], *stages: str) -> TimeToBillingStatus:
     async def probe() -> TimeToBillingStatus | None:
-        status: TimeToBillingStatus = await handle.query(TimeToBilling.status)
-        return status if status.stage in stages else None
+        status: TimeToBillingStatus | None = await query_or_none(handle, TimeToBilling.status)
+        return status if status is not None and status.stage in stages else None
 
     found: TimeToBillingStatus = await eventually(probe, seconds=60, what=f"stage in {stages}")
     return found

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio.client import WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 
 from canonical import Period
 from devstack.story import UK_DEAL, DealPlan, Story, previous_period
@@ -62,6 +63,23 @@ async def start_billing(
         id=workflow_id(project_id, period.value),
         task_queue=system.task_queue,
     )
+
+
+async def query_or_none(
+    handle: WorkflowHandle[Any, Any], query: Any, *, seconds: float = 5.0, result_type: type | None = None
+) -> Any:
+    """A query's answer, or None when none came in time, for callers that poll and can simply ask again.
+
+    A query sent while a run continues as new can reach the new run before its first task is scheduled; the
+    time-skipping server, under load, then leaves it unanswered until the call times out. The next query finds
+    the new run started and is answered.
+    """
+    try:
+        return await handle.query(query, result_type=result_type, rpc_timeout=timedelta(seconds=seconds))
+    except RPCError as err:
+        if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            return None
+        raise
 
 
 async def eventually(probe: Callable[[], Any], *, seconds: float = 30.0, what: str = "condition") -> Any:

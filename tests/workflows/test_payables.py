@@ -36,7 +36,7 @@ from workflows.payables_scan import PayablesScan
 
 from ..support.system import Sandboxes, System, running_system
 from .conftest import prepared_story
-from .helpers import eventually, project_from_a_won_deal, stamp
+from .helpers import eventually, project_from_a_won_deal, query_or_none, stamp
 from .payables_steps import bills_numbered, map_accounts, payable, reimbursable_expense
 
 
@@ -55,8 +55,8 @@ async def test_a_reimbursable_expense_becomes_one_bill_and_its_payment_marks_it_
     handle = await start_payables(system.client, task_queue=system.task_queue, input=input)
 
     async def awaiting_payment() -> PayablesStatus | None:
-        status: PayablesStatus = await handle.query("status", result_type=PayablesStatus)
-        return status if status.stage == "awaiting_payment" else None
+        status: PayablesStatus | None = await query_or_none(handle, "status", result_type=PayablesStatus)
+        return status if status is not None and status.stage == "awaiting_payment" else None
 
     status = await eventually(awaiting_payment, seconds=120, what="the bill posted")
     (bill,) = status.bills
@@ -172,8 +172,8 @@ async def test_an_eu_consultants_expense_becomes_a_tryton_supplier_invoice_paid_
     handle = await start_payables(system.client, task_queue=system.task_queue, input=input)
 
     async def awaiting_payment() -> PayablesStatus | None:
-        status: PayablesStatus = await handle.query("status", result_type=PayablesStatus)
-        return status if status.stage == "awaiting_payment" else None
+        status: PayablesStatus | None = await query_or_none(handle, "status", result_type=PayablesStatus)
+        return status if status is not None and status.stage == "awaiting_payment" else None
 
     (bill,) = (await eventually(awaiting_payment, seconds=180, what="the bill posted")).bills
     assert bill.legal_entity == "EU" and bill.total == Money.of("64.20", "EUR")
@@ -236,8 +236,9 @@ async def test_an_expense_approved_while_the_run_waits_for_payment_becomes_a_bil
     handle = await start_payables(system.client, task_queue=system.task_queue, input=input)
 
     async def bills(count: int) -> PayablesStatus | None:
-        status: PayablesStatus = await handle.query("status", result_type=PayablesStatus)
-        return status if status.stage == "awaiting_payment" and len(status.bills) == count else None
+        status: PayablesStatus | None = await query_or_none(handle, "status", result_type=PayablesStatus)
+        done = status is not None and status.stage == "awaiting_payment" and len(status.bills) == count
+        return status if done else None
 
     await eventually(lambda: bills(1), seconds=120, what="the first bill")
     async with KantataSeeder.for_sandbox(system.settings.kantata_base_url) as kantata:
@@ -311,8 +312,8 @@ async def test_a_supplier_cost_held_in_the_psa_becomes_a_bill_to_its_vendor(dev_
     )
 
     async def billed() -> PayablesStatus | None:
-        status: PayablesStatus = await handle.query("status", result_type=PayablesStatus)
-        return status if status.bills else None
+        status: PayablesStatus | None = await query_or_none(handle, "status", result_type=PayablesStatus)
+        return status if status is not None and status.bills else None
 
     (bill,) = (await eventually(billed, seconds=120, what="the vendor's bill")).bills
     (booked,) = await bills_numbered(system, bill.number)

@@ -31,7 +31,7 @@ from workflows.payables_scan import PayablesScan
 
 from ..support.system import System
 from .conftest import prepared_story
-from .helpers import eventually, project_from_a_won_deal, stamp
+from .helpers import eventually, project_from_a_won_deal, query_or_none, stamp
 from .payables_steps import approved_time, bills_numbered, map_accounts, subcontracted, subcontractor
 from .test_payables import dev_tryton_system  # noqa: F401  (the Tryton-backed system fixture)
 
@@ -48,8 +48,9 @@ async def _bills(system: System, input: PayablesInput, count: int) -> PayablesSt
     handle = system.client.get_workflow_handle(payables_id(input.psa, input.supplier_key, input.period))
 
     async def posted() -> PayablesStatus | None:
-        status: PayablesStatus = await handle.query("status", result_type=PayablesStatus)
-        return status if status.stage == "awaiting_payment" and len(status.bills) == count else None
+        status: PayablesStatus | None = await query_or_none(handle, "status", result_type=PayablesStatus)
+        done = status is not None and status.stage == "awaiting_payment" and len(status.bills) == count
+        return status if done else None
 
     return await eventually(posted, seconds=180, what=f"{count} bill(s) posted")
 

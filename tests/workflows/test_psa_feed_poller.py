@@ -21,7 +21,7 @@ from workflows.time_to_billing import TimeToBilling
 
 from ..support.system import Sandboxes, System, running_system
 from .conftest import prepared_story
-from .helpers import eventually, project_from_a_won_deal
+from .helpers import eventually, project_from_a_won_deal, query_or_none
 
 
 async def start_poller(system: System, **changes: object) -> WorkflowHandle[PsaFeedPoller, None]:
@@ -146,8 +146,8 @@ async def test_a_caught_up_poller_says_it_is_waiting_and_polls_again_when_told(d
     try:
 
         async def waiting() -> PsaFeedPollerStatus | None:
-            status: PsaFeedPollerStatus = await poller.query(PsaFeedPoller.status)
-            return status if status.waiting else None
+            status: PsaFeedPollerStatus | None = await query_or_none(poller, PsaFeedPoller.status)
+            return status if status is not None and status.waiting else None
 
         first = await eventually(waiting, what="the poller to read the feed to its end")
         await poller.signal(PsaFeedPoller.poll_now, PollNow(actor="ops"))
@@ -162,5 +162,5 @@ async def test_a_caught_up_poller_says_it_is_waiting_and_polls_again_when_told(d
 async def _waiting_after(
     poller: WorkflowHandle[PsaFeedPoller, None], polls: int
 ) -> PsaFeedPollerStatus | None:
-    status: PsaFeedPollerStatus = await poller.query(PsaFeedPoller.status)
-    return status if status.polls > polls and status.waiting else None
+    status: PsaFeedPollerStatus | None = await query_or_none(poller, PsaFeedPoller.status)
+    return status if status is not None and status.polls > polls and status.waiting else None

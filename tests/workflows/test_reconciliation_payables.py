@@ -34,7 +34,7 @@ from workflows.reconciliation import Reconciliation, ReconciliationResult
 
 from ..support.system import Sandboxes, System, running_system
 from .conftest import prepared_story
-from .helpers import eventually, project_from_a_won_deal
+from .helpers import eventually, project_from_a_won_deal, query_or_none
 from .payables_steps import map_accounts, payable, reimbursable_expense
 
 
@@ -67,8 +67,8 @@ async def a_posted_bill(
     )
 
     async def awaiting_payment() -> PayablesStatus | None:
-        status: PayablesStatus = await handle.query("status", result_type=PayablesStatus)
-        return status if status.stage == "awaiting_payment" else None
+        status: PayablesStatus | None = await query_or_none(handle, "status", result_type=PayablesStatus)
+        return status if status is not None and status.stage == "awaiting_payment" else None
 
     (bill,) = (await eventually(awaiting_payment, seconds=180, what="the bill posted")).bills
     return handle, bill, expense_id, period
