@@ -14,6 +14,7 @@ with ours before posting and refuses to post an amount other than the one we bil
 from __future__ import annotations
 
 import asyncio
+import random
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,10 @@ DEFAULT_EXPENSES_PRODUCT = "Expenses re-billed"
 DEFAULT_PAYMENT_METHOD = "Bank transfer"
 
 
+# How often a new project may draw its number from Tryton's work sequence before the refusal stands.
+_NUMBER_DRAWS = 3
+
+
 class TrytonConnector:
     """`ErpConnector` for Tryton 8.2 over JSON-RPC. One instance holds one Tryton session."""
 
@@ -96,6 +101,9 @@ class TrytonConnector:
         # Tryton posts one invoice at a time (~1.5 s of server CPU each, SQLite writes serialised); more in
         # flight only queue up inside Tryton until activities time out and retry (measured in bench/).
         self._posting = asyncio.Semaphore(max_concurrent_posts)
+        # Tryton on SQLite reads its work sequence before the create's write transaction begins, so projects
+        # created at once draw the same number and all but one are refused: one process creates one at a time.
+        self._numbering = asyncio.Lock()
         self.analytics = TrytonAnalytics(self.rpc, self.books)
         self.journals = TrytonJournals(self.rpc, self.books, self.analytics)
 
@@ -355,21 +363,28 @@ class TrytonConnector:
                 system=SYSTEM,
                 status_code=None,
             )
-        (work,) = await self.rpc.create(
-            "project.work",
-            [
-                {
-                    "name": name,
-                    "type": "project",
-                    "company": company,
-                    "party": parties[0],
-                    "comment": comment,
-                    # Invoices come from ps-sync's own billing, not from Tryton's timesheet invoicing.
-                    "project_invoice_method": "manual",
-                }
-            ],
-        )
-        return str(work)
+        work = {
+            "name": name,
+            "type": "project",
+            "company": company,
+            "party": parties[0],
+            "comment": comment,
+            # Invoices come from ps-sync's own billing, not from Tryton's timesheet invoicing.
+            "project_invoice_method": "manual",
+        }
+        draws = 1
+        while True:
+            try:
+                async with self._numbering:
+                    (created,) = await self.rpc.create("project.work", [work])
+                return str(created)
+            except Rejected as refused:
+                # The work sequence's number is the only unique field of a new project: a refusal for it is
+                # another process's project drawing the same number, and this one draws again.
+                if "must be unique" not in str(refused) or draws == _NUMBER_DRAWS:
+                    raise
+                draws += 1
+                await asyncio.sleep(random.uniform(0.05, 0.25) * draws)
 
     # -- reference data and booked invoices (ReferenceSync, Reconciliation) --------------------------------
 

@@ -3,6 +3,7 @@ sessions, currencies, rounding, taxes, projects."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
@@ -449,6 +450,21 @@ async def test_ensure_erp_project_creates_once_for_the_customer(
     (work,) = await erp.rpc.read("project.work", [int(first)], ["party", "type", "name"])
     assert second == first
     assert work == {"id": int(first), "party": int(customer_id), "type": "project", "name": "Website rebuild"}
+
+
+async def test_projects_created_at_once_are_all_created_each_with_its_own_number(
+    erp: TrytonConnector, seed_account: Account, customer_id: str
+) -> None:
+    # Tryton's work sequence, drawn by concurrent creates on SQLite, can hand two of them the same number.
+    refs = [f"kantata:{uuid.uuid4().hex[:8]}" for _ in range(12)]
+
+    works = await asyncio.gather(
+        *(erp.ensure_project_work(ref, f"Project {ref}", seed_account.id) for ref in refs)
+    )
+
+    read = await erp.rpc.read("project.work", [int(w) for w in works], ["number", "comment"])
+    assert len({row["number"] for row in read}) == len(refs)
+    assert sorted(row["comment"] for row in read) == sorted(f"ps-sync external ref: {ref}" for ref in refs)
 
 
 async def test_ensure_erp_project_for_an_unknown_customer_is_not_found(erp: TrytonConnector) -> None:
