@@ -21,6 +21,9 @@ class StartBillingInput(BaseModel):
     settle_seconds: int
     invoice_poll_interval_seconds: int
     event_ids: tuple[str, ...]
+    # The time entries, expenses and milestones those events name: a run that already billed them all owes
+    # no follow-up for these events.
+    item_ids: tuple[str, ...] = ()
 
 
 class StartBillingResult(BaseModel):
@@ -49,5 +52,6 @@ class StarterActivities:
                 invoice_poll_interval_seconds=input.invoice_poll_interval_seconds,
             ),
             event_ids=input.event_ids,
+            item_ids=input.item_ids,
         )
         return StartBillingResult(workflow_id=handle.id, run_id=handle.result_run_id)

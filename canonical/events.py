@@ -9,6 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from canonical.money import Money
 
+ItemKind = Literal["time", "expense", "milestone"]
+
+
+def item_key(kind: ItemKind, item_id: str) -> str:
+    """One billable item across kinds: a PSA numbers its time entries, expenses and milestones apart."""
+    return f"{kind}:{item_id}"
+
 
 class _Event(BaseModel):
     model_config = ConfigDict(frozen=True)

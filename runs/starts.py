@@ -119,7 +119,12 @@ async def restart_opportunity_to_project(
 
 
 async def start_billing(
-    client: Client, *, task_queue: str, input: ttb.TimeToBillingInput, event_ids: tuple[str, ...] = ()
+    client: Client,
+    *,
+    task_queue: str,
+    input: ttb.TimeToBillingInput,
+    event_ids: tuple[str, ...] = (),
+    item_ids: tuple[str, ...] = (),
 ) -> WorkflowHandle[object, object]:
     """Signal-with-start the project's billing run for the period.
 
@@ -132,7 +137,7 @@ async def start_billing(
         id=ttb.workflow_id(input.project_id, input.period),
         task_queue=task_queue,
         start_signal="work_approved",
-        start_signal_args=[ttb.WorkApproved(event_ids=event_ids)],
+        start_signal_args=[ttb.WorkApproved(event_ids=event_ids, item_ids=item_ids)],
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
     )
 

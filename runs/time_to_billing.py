@@ -70,6 +70,8 @@ class TimeToBillingInput(BaseModel):
 class WorkApproved(BaseModel):
     model_config = ConfigDict(frozen=True)
     event_ids: tuple[str, ...] = ()
+    # What the events approved, as `canonical.events.item_key`s; empty from senders that name none.
+    item_ids: tuple[str, ...] = ()
 
 
 class BillNow(BaseModel):
@@ -188,7 +190,15 @@ class LateArrivals(BaseModel):
     event_ids: tuple[str, ...] = ()
     unnamed: int = 0
     bill_now: BillNow | None = None
+    # The items those late events approved (`item_key`s), and how many late approvals named none.
+    item_ids: tuple[str, ...] = ()
+    naming_no_items: int = 0
 
     @property
     def owed(self) -> bool:
         return bool(self.event_ids or self.unnamed or self.bill_now)
+
+    def all_on(self, invoiced: frozenset[str]) -> bool:
+        """Whether every late approval named its items and each of them is on the invoice already."""
+        named_all = bool(self.item_ids) and not (self.unnamed or self.naming_no_items or self.bill_now)
+        return named_all and invoiced.issuperset(self.item_ids)

@@ -120,7 +120,7 @@ class TimeToBilling(Collecting, Rating, Approval, Posting, LateWork):
             # Continued while marking billed: the invoice exists; only the marks are left to make.
             self._rated, self._adjustment = carried.rated, carried.adjustment
             done = await self._finish(input, contract, entity, carried)
-            await self._follow_up_late_work(input)
+            await self._follow_up_late_work(input, self._invoiced_items())
             return done
 
         setup = await read_billing_setup(input.project_id)
@@ -231,7 +231,7 @@ class TimeToBilling(Collecting, Rating, Approval, Posting, LateWork):
         )
         done = await self._finish(input, contract, entity, finished)
         # Posted and marked: work that arrived too late for this invoice is billed by a follow-up.
-        await self._follow_up_late_work(input)
+        await self._follow_up_late_work(input, self._invoiced_items())
         return done
 
     # --- the contract ---------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from canonical import Money, Period
+from canonical.events import item_key
 from devstack.story import previous_period, working_days
 from ledger.repository import audit_trail, postings_for
 from runs import starts
@@ -50,13 +51,16 @@ def _input(system: System, project: str, period: Period) -> TimeToBillingInput:
     )
 
 
-async def _feed(system: System, project: str, period: Period, *event_ids: str) -> None:
-    """What the PSA feed poller's billing starter does with approvals it read."""
+async def _feed(
+    system: System, project: str, period: Period, *event_ids: str, items: tuple[str, ...] = ()
+) -> None:
+    """What the PSA feed poller's billing starter does with approvals it read (and the items they name)."""
     await starts.start_billing(
         system.client,
         task_queue=system.task_queue,
         input=_input(system, project, period),
         event_ids=event_ids,
+        item_ids=tuple(item_key("time", item) for item in items),
     )
 
 
@@ -106,6 +110,72 @@ async def test_work_approved_while_the_invoice_waits_for_finance_is_billed_by_a_
     async with kantata(system) as seeder:
         (entry,) = await seeder.every("/time_entries", {"only": late, "include": "invoice"})
     assert entry["is_invoiced"]
+
+
+async def play_late_events_for_invoiced_work(
+    system: System,
+) -> tuple[WorkflowHandle[Any, TimeToBillingResult], str, str, Period]:
+    """Two approved days billed by one run, while the feed names them again in new events as the invoice waits
+    for finance; returns the run, the id of the run that drew the invoice, the project and the period."""
+    project = (await deal_for(system, service_code="ADV-TM", amount=Decimal("40000"))).project_id
+    period = previous_period(datetime.now(UTC).date())
+    person = await staff(system, project, "Consultant")
+    first, second = await log_approved(
+        system,
+        project,
+        [TimeLog(person.user_id, day, ONE_DAY) for day in working_days(period, 2)],
+    )
+    await _feed(system, project, period, "evt-1", items=(first,))
+    handle = _run(system, project, period)
+    waiting = await wait_for_stage(handle, "awaiting_approval")
+    assert waiting.total == Money.of("1600.00", "GBP")
+    first_run = (await handle.describe()).run_id
+
+    # The poller read the rest of the feed later: new events, but for work this invoice already holds.
+    await _feed(system, project, period, "evt-2", items=(second,))
+    await _feed(system, project, period, "evt-3", "evt-4", items=(first, second))
+    await approve_when_asked(handle, "finance")
+    return handle, first_run, project, period
+
+
+async def test_late_events_naming_only_work_on_the_invoice_start_no_follow_up(
+    ts_env: WorkflowEnvironment, ts_system: System
+) -> None:
+    system = ts_system
+    handle, first_run, project, period = await play_late_events_for_invoiced_work(system)
+    result = await handle.result()
+
+    assert result.outcome == "posted" and not result.adjustment and result.time_entries_billed == 2
+    assert _audited(system, project, period, "late_work_followed_up") == []
+    assert (await handle.describe()).run_id == first_run, "the run continued as new into a follow-up"
+    with system.database.session() as session:
+        assert len(postings_for(session, project_id=project)) == 1
+
+
+async def test_a_late_event_naming_work_off_the_invoice_is_followed_up_with_that_work(
+    ts_env: WorkflowEnvironment, ts_system: System
+) -> None:
+    system = ts_system
+    project = (await deal_for(system, service_code="ADV-TM", amount=Decimal("40000"))).project_id
+    period = previous_period(datetime.now(UTC).date())
+    first_day, second_day = working_days(period, 2)
+    person = await staff(system, project, "Consultant")
+    (early,) = await log_approved(system, project, [TimeLog(person.user_id, first_day, ONE_DAY)])
+    await _feed(system, project, period, "evt-early", items=(early,))
+    handle = _run(system, project, period)
+    await wait_for_stage(handle, "awaiting_approval")
+
+    # One late event names the invoiced entry and one approved after collection.
+    (late,) = await log_approved(system, project, [TimeLog(person.user_id, second_day, 240)])
+    await _feed(system, project, period, "evt-late", items=(early, late))
+    await approve_when_asked(handle, "finance")
+    result = await handle.result()
+
+    assert result.outcome == "posted" and result.adjustment and result.time_entries_billed == 1
+    assert result.invoice is not None and result.invoice.total == Money.of("400.00", "GBP")
+    (followed,) = _audited(system, project, period, "late_work_followed_up")
+    assert followed["event_ids"] == ["evt-late"]
+    assert await unbilled_time(system, project, period) == []
 
 
 async def test_a_repeated_feed_event_after_collection_is_no_new_work_and_starts_no_follow_up(

@@ -14,6 +14,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from canonical import Period, ProjectContract
+    from canonical.events import item_key
     from domain.billing_policy import BillingHistory, deferral_period, late_periods
     from runs.time_to_billing import (
         BillNow,
@@ -29,6 +30,8 @@ from workflows.billing.run_state import BillingRun
 # Runs in flight before these existed finished without a follow-up or an audited bill-now: they replay so.
 FOLLOW_UP_PATCH = "bill-work-approved-after-collection"
 BILL_NOW_AUDIT_PATCH = "audit-bill-now"
+# Runs before this followed up every late approval, also of work their own invoice held.
+LATE_ITEMS_INVOICED_PATCH = "no-follow-up-for-late-work-already-invoiced"
 
 
 class LateWork(BillingRun):
@@ -56,7 +59,13 @@ class LateWork(BillingRun):
         if not self._collection_begun:
             return
         if fresh:
-            self._late = self._late.model_copy(update={"event_ids": (*self._late.event_ids, *fresh)})
+            late = self._late
+            named = (
+                {"item_ids": tuple(dict.fromkeys((*late.item_ids, *event.item_ids)))}
+                if event.item_ids
+                else {"naming_no_items": late.naming_no_items + 1}
+            )
+            self._late = late.model_copy(update={"event_ids": (*late.event_ids, *fresh), **named})
         elif not event.event_ids:
             # Nothing to recognise a repeat by (a retry or a deferral nudging the run): assume new work.
             self._late = self._late.model_copy(update={"unnamed": self._late.unnamed + 1})
@@ -121,9 +130,21 @@ class LateWork(BillingRun):
 
     # --- after the run: late work ------------------------------------------------------------------------
 
-    async def _follow_up_late_work(self, input: TimeToBillingInput) -> None:
-        """Continue as new into a fresh collection when work arrived too late for this run's invoice."""
+    async def _follow_up_late_work(
+        self, input: TimeToBillingInput, invoiced: frozenset[str] = frozenset()
+    ) -> None:
+        """Continue as new into a fresh collection when work arrived too late for this run's invoice.
+
+        `invoiced` holds the items (`item_key`s) of the invoice this run posted: late approvals of those
+        alone owe nothing, as when a feed read in several polls names work the run collected anyway.
+        """
         if not self._late.owed or not workflow.patched(FOLLOW_UP_PATCH):
+            return
+        if self._late.all_on(invoiced) and workflow.patched(LATE_ITEMS_INVOICED_PATCH):
+            workflow.logger.info(
+                "late approvals already invoiced",
+                extra={"events": len(self._late.event_ids), "items": len(self._late.item_ids)},
+            )
             return
         await self._audit(
             "late_work_followed_up",
@@ -137,6 +158,17 @@ class LateWork(BillingRun):
         )
         # Read again after the audit: approvals that arrived meanwhile go along too.
         workflow.continue_as_new(input.model_copy(update={"carried": None, "follow_up_of": self._late}))
+
+    def _invoiced_items(self) -> frozenset[str]:
+        """The items on the invoice this run posted: what it marks billed."""
+        rated = self._rated
+        return frozenset(
+            [
+                *(item_key("time", i) for i in rated.time_entry_ids),
+                *(item_key("expense", i) for i in rated.expense_ids),
+                *(item_key("milestone", i) for i in rated.milestone_ids),
+            ]
+        )
 
     def _periods_to_collect(
         self, input: TimeToBillingInput, contract: ProjectContract, history: BillingHistory
