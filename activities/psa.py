@@ -27,6 +27,7 @@ from canonical import (
 )
 from connectors.paging import Page
 from connectors.roles import PsaConnector
+from domain.feed_nudges import BillingNudge, group_billing_nudges
 from ledger.database import Database
 from ledger.repository import find_external_id, link_ids, set_link_status
 
@@ -158,16 +159,23 @@ class PollPsaEventsInput(BaseModel):
     model_config = ConfigDict(frozen=True)
     cursor: dict[str, Any] | None = None
     max_events: int = 1000
+    # Return the billing nudges the events make instead of the events: a result of a few ids, not a poll's
+    # thousand whole events, is what lands in the poller's history. Absent from older pollers.
+    grouped: bool = False
 
 
 class PollPsaEventsResult(BaseModel):
     model_config = ConfigDict(frozen=True)
-    events: list[PsaEvent]
+    # Only when not `grouped`; older histories hold these.
+    events: list[PsaEvent] = []
     cursor: dict[str, Any]
     # More events are waiting: poll again at once instead of sleeping.
     more: bool
     # Set when the feed no longer holds events we never read (downtime longer than its window).
     gap: str | None = None
+    # When `grouped`: one per billing run (project, period) the events concern, and how many were read.
+    nudges: list[BillingNudge] = []
+    events_read: int = 0
 
 
 class PsaActivities:
@@ -286,6 +294,14 @@ class PsaActivities:
                 input.cursor, now=datetime.now(UTC), max_events=input.max_events, on_page=activity.heartbeat
             )
         await note_psa_feed_read(self._db, psa=self._psa.system, events=poll.events)
+        if input.grouped:
+            return PollPsaEventsResult(
+                nudges=group_billing_nudges(poll.events),
+                events_read=len(poll.events),
+                cursor=poll.cursor,
+                more=poll.more,
+                gap=poll.gap,
+            )
         return PollPsaEventsResult(events=list(poll.events), cursor=poll.cursor, more=poll.more, gap=poll.gap)
 
     @activity.defn

@@ -17,11 +17,14 @@ with workflow.unsafe.imports_passed_through():
     from activities.ledger import LedgerActivities, RaiseExceptionInput
     from activities.psa import PollPsaEventsInput, PsaActivities
     from canonical import ExceptionOwner, ExpensePosted, MilestoneCompleted, Period, TimeApproved
+    from domain.feed_nudges import BillingNudge, group_billing_nudges
     from runs import search_attributes as sa
     from runs.psa_feed import PollNow, PsaFeedPollerInput, PsaFeedPollerStatus
     from workflows.options import LEDGER_CALL, VENDOR_CALL
 
 POLLS_BEFORE_CONTINUE = 200
+# The activity groups a poll's events into billing nudges, so whole events stay out of this history.
+NUDGES_GROUPED_BY_ACTIVITY = "feed-nudges-grouped-by-activity"
 # The dev server slows down when flooded: start billing runs a few at a time.
 START_BATCH = 10
 
@@ -59,16 +62,25 @@ class PsaFeedPoller:
         workflow.upsert_search_attributes([sa.SYNC_STAGE.value_set("polling")])
         while True:
             self._poll_now = False
+            grouped = workflow.patched(NUDGES_GROUPED_BY_ACTIVITY)
             result = await workflow.execute_activity_method(
                 PsaActivities.poll_psa_events,
-                PollPsaEventsInput(cursor=self._cursor),
+                PollPsaEventsInput(cursor=self._cursor, grouped=True)
+                if grouped
+                else PollPsaEventsInput(cursor=self._cursor),
                 **VENDOR_CALL,
             )
             self._polls += 1
-            self._events_seen += len(result.events)
+            if grouped:
+                # A worker not yet upgraded ignores `grouped` and answers with the events: group them here.
+                nudges = result.nudges or group_billing_nudges(result.events)
+                self._events_seen += result.events_read or len(result.events)
+            else:
+                nudges = _nudges_as_first_shipped(result.events)
+                self._events_seen += len(result.events)
             if result.gap is not None:
                 await self._report_gap(input, result.gap)
-            await self._nudge_billing(input, result.events)
+            await self._nudge_billing(input, nudges)
             # Only after the runs were nudged: a crash before this re-reads the same events, never skips them.
             self._cursor = result.cursor
             if self._polls >= POLLS_BEFORE_CONTINUE or workflow.info().is_continue_as_new_suggested():
@@ -92,34 +104,24 @@ class PsaFeedPoller:
                     pass
                 self._waiting = False
 
-    async def _nudge_billing(self, input: PsaFeedPollerInput, events: list[Any]) -> None:
-        groups: dict[tuple[str, str], list[str]] = {}
-        for event in events:
-            if isinstance(event, TimeApproved | ExpensePosted):
-                key = (event.project_id, Period.of(event.entry_date).value)
-            elif isinstance(event, MilestoneCompleted):
-                # A fixed fee bills the milestone in the period it was completed in.
-                key = (event.project_id, Period.of(event.completed_on).value)
-            else:
-                continue
-            groups.setdefault(key, []).append(event.event_id)
-        pending = sorted(groups.items())
-        for start in range(0, len(pending), START_BATCH):
+    async def _nudge_billing(self, input: PsaFeedPollerInput, nudges: list[BillingNudge]) -> None:
+        for start in range(0, len(nudges), START_BATCH):
             handles = [
                 workflow.start_activity_method(
                     StarterActivities.start_billing,
                     StartBillingInput(
-                        project_id=project_id,
-                        period=period,
+                        project_id=nudge.project_id,
+                        period=nudge.period,
                         psa=input.psa,
                         entities=input.entities,
                         settle_seconds=input.billing_settle_seconds,
                         invoice_poll_interval_seconds=input.invoice_poll_interval_seconds,
-                        event_ids=tuple(event_ids),
+                        event_ids=nudge.event_ids,
+                        item_ids=nudge.item_ids,
                     ),
                     **VENDOR_CALL,
                 )
-                for (project_id, period), event_ids in pending[start : start + START_BATCH]
+                for nudge in nudges[start : start + START_BATCH]
             ]
             for handle in handles:
                 await handle
@@ -139,3 +141,22 @@ class PsaFeedPoller:
             ),
             **LEDGER_CALL,
         )
+
+
+def _nudges_as_first_shipped(events: list[Any]) -> list[BillingNudge]:
+    """Runs from before the activity grouped the events: the same groups, repeats kept and no items named,
+    so the billing starts they schedule carry exactly what they first did."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for event in events:
+        if isinstance(event, TimeApproved | ExpensePosted):
+            key = (event.project_id, Period.of(event.entry_date).value)
+        elif isinstance(event, MilestoneCompleted):
+            # A fixed fee bills the milestone in the period it was completed in.
+            key = (event.project_id, Period.of(event.completed_on).value)
+        else:
+            continue
+        groups.setdefault(key, []).append(event.event_id)
+    return [
+        BillingNudge(project_id=project_id, period=period, event_ids=tuple(event_ids), item_ids=())
+        for (project_id, period), event_ids in sorted(groups.items())
+    ]

@@ -8,13 +8,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from activities.psa import PollPsaEventsResult
+from canonical import TimeApproved
+from canonical.events import item_key
 from connectors.kantata.feed import FeedCursor
 from devstack.story import previous_period
 from ledger.repository import list_exceptions
 from runs.psa_feed import PollNow, PsaFeedPollerInput, PsaFeedPollerStatus
+from runs.time_to_billing import WorkApproved
 from runs.time_to_billing import workflow_id as billing_id
 from workflows.psa_feed import PsaFeedPoller
 from workflows.time_to_billing import TimeToBilling
@@ -164,3 +169,87 @@ async def _waiting_after(
 ) -> PsaFeedPollerStatus | None:
     status: PsaFeedPollerStatus | None = await query_or_none(poller, PsaFeedPoller.status)
     return status if status is not None and status.polls > polls and status.waiting else None
+
+
+async def test_polls_leave_billing_nudges_in_the_history_and_billing_runs_hear_the_approved_entries(
+    dev_system: System,
+) -> None:
+    story = await prepared_story(dev_system)
+    created = await project_from_a_won_deal(dev_system, story)
+    period = previous_period(datetime.now(UTC).date())
+    poller = await start_poller(dev_system)
+    try:
+        await story.log_and_approve_time(created.project_id, period, days=2)
+        approved = await _approved_time_entries(dev_system, created.project_id)
+        assert approved
+
+        async def named_in_polls() -> list[PollPsaEventsResult] | None:
+            results = await _poll_results(dev_system, poller)
+            named = {
+                item
+                for result in results
+                for nudge in result.nudges
+                if (nudge.project_id, nudge.period) == (created.project_id, period.value)
+                for item in nudge.item_ids
+            }
+            return results if approved <= named else None
+
+        results = await eventually(named_in_polls, what="the polls to name the approved entries")
+        # Only ids and a count: the events themselves stay in the activity.
+        assert all(result.events == [] for result in results)
+        assert sum(result.events_read for result in results) >= len(approved)
+
+        wf_id = billing_id(created.project_id, period.value)
+        await eventually(lambda: running(dev_system.client, wf_id), what=f"{wf_id} to start")
+        heard = await _work_approved_signals(dev_system, wf_id)
+        assert approved <= {item for signal in heard for item in signal.item_ids}
+    finally:
+        await stop(poller)
+
+
+async def _approved_time_entries(system: System, project_id: str) -> set[str]:
+    return {
+        item_key("time", event.time_entry_id)
+        async for page in system.connectors.psa.events(
+            created_after=datetime.now(UTC) - timedelta(hours=1), event_types=()
+        )
+        for event in page.items
+        if isinstance(event, TimeApproved) and event.project_id == project_id
+    }
+
+
+async def _poll_results(
+    system: System, poller: WorkflowHandle[PsaFeedPoller, None]
+) -> list[PollPsaEventsResult]:
+    history = await poller.fetch_history()
+    polls = {
+        event.event_id
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and event.activity_task_scheduled_event_attributes.activity_type.name == "poll_psa_events"
+    }
+    completed = [
+        event.activity_task_completed_event_attributes
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+        and event.activity_task_completed_event_attributes.scheduled_event_id in polls
+    ]
+    converter = system.client.data_converter
+    return [
+        (await converter.decode(list(attributes.result.payloads), [PollPsaEventsResult]))[0]
+        for attributes in completed
+    ]
+
+
+async def _work_approved_signals(system: System, wf_id: str) -> list[WorkApproved]:
+    history = await system.client.get_workflow_handle(wf_id).fetch_history()
+    signals = [
+        event.workflow_execution_signaled_event_attributes
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+        and event.workflow_execution_signaled_event_attributes.signal_name == "work_approved"
+    ]
+    converter = system.client.data_converter
+    return [
+        (await converter.decode(list(attributes.input.payloads), [WorkApproved]))[0] for attributes in signals
+    ]
