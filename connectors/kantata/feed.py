@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from canonical import PsaEvent
 
@@ -56,6 +57,11 @@ class FeedGap(BaseModel):
 
 
 class FeedCursor(BaseModel):
+    """Where the next poll starts. Written out (to the poller's history, at every poll) `recent` is a list of
+    instants with their event ids, runs of consecutive ids as [first, last]: a burst of approvals that Kantata
+    stamps with the same second is a few ranges, not thousands of {event_id, at} pairs. Cursors written
+    before as such pairs still read."""
+
     model_config = ConfigDict(frozen=True)
 
     high_water: AwareDatetime = Field(description="the newest created_at among events seen")
@@ -66,10 +72,71 @@ class FeedCursor(BaseModel):
         description="set when a burst overflowed `recent`: events created before it count as seen",
     )
 
+    @field_validator("recent", mode="before")
+    @classmethod
+    def _recent_from_instants(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple) and value and isinstance(value[0], dict) and "ids" in value[0]:
+            return [
+                {"event_id": event_id, "at": group["at"]}
+                for group in value
+                for event_id in _expand(group["ids"])
+            ]
+        return value
+
+    @field_serializer("recent", when_used="json")
+    def _recent_as_instants(self, recent: tuple[SeenEvent, ...]) -> list[dict[str, Any]]:
+        instants: dict[datetime, list[str]] = {}
+        for item in recent:
+            instants.setdefault(item.at, []).append(item.event_id)
+        return [{"at": at.isoformat(), "ids": _ranges(ids)} for at, ids in instants.items()]
+
     @classmethod
     def starting_at(cls, moment: datetime) -> FeedCursor:
         """A cursor that reads events created after `moment`."""
         return cls(high_water=_aware(moment), polled_at=moment)
+
+
+def _sequential(event_id: str) -> int | None:
+    """An id that is a plain decimal number (no sign, no leading zero), as Kantata's are."""
+    plain = event_id.isascii() and event_id.isdigit() and (event_id == "0" or event_id[0] != "0")
+    return int(event_id) if plain else None
+
+
+def _ranges(ids: list[str]) -> list[str | list[str]]:
+    """Ids in their order, each run of consecutive numbers of one length as [first, last]."""
+    out: list[str | list[str]] = []
+    run: list[str] = []
+
+    def close() -> None:
+        if len(run) > 2:
+            out.append([run[0], run[-1]])
+        else:
+            out.extend(run)
+        run.clear()
+
+    for event_id in ids:
+        number = _sequential(event_id)
+        if run and number is not None and len(event_id) == len(run[-1]) and number == int(run[-1]) + 1:
+            run.append(event_id)
+            continue
+        close()
+        if number is not None:
+            run.append(event_id)
+        else:
+            out.append(event_id)
+    close()
+    return out
+
+
+def _expand(ids: list[Any]) -> list[str]:
+    expanded: list[str] = []
+    for item in ids:
+        if isinstance(item, list | tuple):
+            first, last = str(item[0]), str(item[1])
+            expanded.extend(str(n).zfill(len(first)) for n in range(int(first), int(last) + 1))
+        else:
+            expanded.append(str(item))
+    return expanded
 
 
 class FeedMerge(BaseModel):

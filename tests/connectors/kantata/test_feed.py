@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from canonical import TimeApproved
 from connectors.kantata.feed import (
     DEFAULT_OVERLAP,
     FeedCursor,
     FeedGap,
+    SeenEvent,
     created_after_for_poll,
     merge,
 )
@@ -174,3 +178,69 @@ def test_the_floor_is_dropped_once_the_overlap_has_moved_past_it() -> None:
 
     assert later.cursor.floor is None
     assert created_after_for_poll(later.cursor) == T0 + timedelta(seconds=3600) - DEFAULT_OVERLAP
+
+
+# -- the cursor as written to history -----------------------------------------------------------------------
+
+_IDS = st.one_of(
+    st.integers(min_value=0, max_value=10**12).map(str),
+    st.from_regex(r"0[0-9]{1,4}", fullmatch=True),
+    st.text(alphabet="0123456789abc-²", min_size=1, max_size=8),
+)
+
+
+@given(
+    st.lists(
+        st.tuples(_IDS, st.integers(min_value=0, max_value=5)),
+        min_size=0,
+        max_size=60,
+        unique_by=lambda p: p[0],
+    ),
+    st.integers(min_value=0, max_value=400),
+    st.integers(min_value=0, max_value=10**9),
+)
+def test_a_cursor_reads_back_exactly_what_it_wrote(
+    seen: list[tuple[str, int]], burst: int, first_in_burst: int
+) -> None:
+    # Odd ids beside a burst of consecutive ones (Kantata numbers its events), some sharing an instant.
+    pairs = seen + [(str(first_in_burst + n), 3) for n in range(burst)]
+    recent = sorted(
+        {
+            event_id: SeenEvent(event_id=event_id, at=T0 + timedelta(seconds=s)) for event_id, s in pairs
+        }.values(),
+        key=lambda item: (item.at, item.event_id),
+    )
+    cursor = FeedCursor(high_water=T0 + timedelta(seconds=5), polled_at=T0, recent=tuple(recent), floor=T0)
+
+    written = json.loads(json.dumps(cursor.model_dump(mode="json")))
+
+    assert FeedCursor.model_validate(written) == cursor
+
+
+def test_a_burst_stamped_with_one_second_is_written_as_a_range() -> None:
+    at = T0 + timedelta(seconds=1)
+    recent = tuple(SeenEvent(event_id=str(800_000_000 + n), at=at) for n in range(3000))
+    cursor = FeedCursor(high_water=at, polled_at=at, recent=recent)
+
+    written = cursor.model_dump(mode="json")
+
+    assert written["recent"] == [{"at": at.isoformat(), "ids": [["800000000", "800002999"]]}]
+    assert len(json.dumps(written)) < 300
+
+
+def test_a_cursor_written_as_event_pairs_still_reads() -> None:
+    written = {
+        "high_water": "2024-05-14T09:00:05Z",
+        "polled_at": "2024-05-14T09:00:00Z",
+        "recent": [
+            {"event_id": "e1", "at": "2024-05-14T09:00:01Z"},
+            {"event_id": "7", "at": "2024-05-14T09:00:02Z"},
+        ],
+    }
+
+    cursor = FeedCursor.model_validate(written)
+
+    assert [(item.event_id, item.at) for item in cursor.recent] == [
+        ("e1", T0 + timedelta(seconds=1)),
+        ("7", T0 + timedelta(seconds=2)),
+    ]
