@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
+from bench import figures
 from bench.config import BenchConfig
 from bench.options import BENCH_DIR, build_parser, config_from
-from bench.report import render
+from bench.report import measure, render
 from bench.runner import Bench, Results
 from bench.stacks import start_worlds
 
@@ -48,12 +49,17 @@ def run(config: BenchConfig, *, data_dir: Path, say: Callable[[str], None]) -> R
 
 
 def write(results: Results, text: str, directory: Path) -> Path:
+    """The Markdown and its figures as JSON, `<stamp>-<label>.md` and `.json`; a complete full run is also
+    `latest.md` and `latest.json`, which the next run reads as its previous run (so read it before this)."""
     directory.mkdir(parents=True, exist_ok=True)
-    stamp = results.started_at.strftime("%Y-%m-%d-%H%M")
-    path = directory / f"{stamp}-{results.config.label}.md"
+    name = f"{results.started_at.strftime('%Y-%m-%d-%H%M')}-{results.config.label}"
+    path = directory / f"{name}.md"
     path.write_text(text)
+    snapshot = figures.Snapshot(run=name, figures=measure(results)).to_json()
+    (directory / f"{name}.json").write_text(snapshot)
     if results.config.label == "full" and results.failure is None:
         (directory / "latest.md").write_text(text)
+        (directory / figures.LATEST).write_text(snapshot)
     return path
 
 
@@ -75,7 +81,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     except Exception as failure:
         say(f"benchmark failed: {failure}; logs under {data_dir / 'pssync' / 'logs'}")
         raise
-    text = render(results)
+    results.make_test_seconds = args.make_test_minutes * 60 if args.make_test_minutes is not None else None
+    text = render(results, previous=figures.read(args.results_dir / figures.LATEST))
     print(text, flush=True)
     if not args.no_write:
         say(f"results written to {write(results, text, args.results_dir)}")

@@ -12,6 +12,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
 DESCRIBE_PARALLEL = 32
@@ -25,6 +26,15 @@ class RunSize:
     bytes: int
 
 
+@dataclass(frozen=True)
+class LargestResult:
+    """The largest ActivityTaskCompleted event of a workflow type's runs, and the run that holds it."""
+
+    workflow_id: str
+    run_id: str
+    bytes: int
+
+
 @dataclass
 class TypeHistories:
     workflow_type: str
@@ -33,6 +43,7 @@ class TypeHistories:
     largest_events: list[tuple[str, int]] = field(default_factory=list)
     bytes_by_event_type: dict[str, int] = field(default_factory=dict)
     events_by_type: dict[str, int] = field(default_factory=dict)
+    largest_result: LargestResult | None = None
 
     @property
     def largest(self) -> RunSize | None:
@@ -56,6 +67,14 @@ async def _open_size(client: Client, workflow_id: str, run_id: str, gate: asynci
         described = await client.get_workflow_handle(workflow_id, run_id=run_id).describe()
     info = described.raw_description.workflow_execution_info
     return RunSize(workflow_id, run_id, info.history_length, info.history_size_bytes)
+
+
+async def _largest_result(client: Client, run: RunSize, gate: asyncio.Semaphore) -> LargestResult | None:
+    async with gate:
+        history = await client.get_workflow_handle(run.workflow_id, run_id=run.run_id).fetch_history()
+    completed = EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+    sizes = [event.ByteSize() for event in history.events if event.event_type == completed]
+    return LargestResult(run.workflow_id, run.run_id, max(sizes)) if sizes else None
 
 
 async def collect(client: Client, workflow_types: tuple[str, ...]) -> list[TypeHistories]:
@@ -90,12 +109,14 @@ async def collect(client: Client, workflow_types: tuple[str, ...]) -> list[TypeH
             sizes.events_by_type = dict(counts.most_common())
             sizes.largest_events = sorted(events, key=lambda pair: -pair[1])[:3]
             sizes.bytes_by_event_type = dict(by_type.most_common(5))
+        results = await asyncio.gather(*(_largest_result(client, run, gate) for run in sizes.runs))
+        sizes.largest_result = max(
+            (found for found in results if found is not None), key=lambda r: r.bytes, default=None
+        )
         out.append(sizes)
     return out
 
 
 def _event_name(event_type: int) -> str:
-    from temporalio.api.enums.v1 import EventType
-
     name = EventType.Name(event_type)  # type: ignore[arg-type]
     return name.removeprefix("EVENT_TYPE_").lower()

@@ -67,6 +67,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="where the table is written")
     parser.add_argument("--no-write", action="store_true", help="print the table only")
     parser.add_argument("--label", help="names the run in the table and the file name")
+    parser.add_argument(
+        "--make-test-minutes",
+        type=float,
+        help="`make test` wall time from a fresh clone, measured elsewhere, for the targets table",
+    )
 
 
 def config_from(args: argparse.Namespace) -> BenchConfig:

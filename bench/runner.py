@@ -131,6 +131,8 @@ class Results:
     finished_at: datetime | None = None
     notes: list[str] = field(default_factory=list)
     failure: str | None = None
+    # `make test` wall time from a fresh clone: measured outside the benchmark, reported when given.
+    make_test_seconds: float | None = None
 
 
 def machine() -> dict[str, str]:

@@ -13,7 +13,7 @@ import pytest
 from bench.cli import run
 from bench.config import SMOKE
 from bench.firm import Firm
-from bench.report import latencies, percentile, render
+from bench.report import latencies, measure, percentile, render
 from bench.runner import WORKFLOW_TYPES
 
 
@@ -70,6 +70,7 @@ def test_smoke_run_bills_every_entry_and_turns_every_deal_into_a_project(
     assert len(burst.pssync) == len(burst.direct) == expected
     assert results.governed is not None and results.governed.entries == SMOKE.governed_entries
     assert {sizes.workflow_type for sizes in results.histories if sizes.runs} == set(WORKFLOW_TYPES)
+    assert "history.largest_activity_result" in measure(results)
     assert all(ceiling.completed > 0 for _, ceiling in results.ceilings)
     assert "## 1. Billing at scale" in text and "## Targets" in text
 
