@@ -223,6 +223,7 @@ def activities_for(
         psa.read_project_resources,
         psa.fetch_time_batch,
         psa.fetch_expense_batch,
+        psa.owed_items,
         psa.mark_billed,
         psa.fetch_unbilled_milestones,
         psa.push_financials_to_psa,
@@ -298,6 +299,7 @@ def build_worker(
             RunMetricsInterceptor(),
         ],
         graceful_shutdown_timeout=timedelta(seconds=10),
+        max_cached_workflows=settings.worker_max_cached_workflows,
     )
 
 

@@ -109,6 +109,18 @@ class FetchWorkBatchInput(BaseModel):
     max_items: int = 1000
 
 
+class OwedItemsInput(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    project_id: str
+    item_ids: tuple[str, ...]
+
+
+class OwedItemsResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    # Those of the items still approved, billable and not billed.
+    item_ids: tuple[str, ...]
+
+
 class FetchTimeBatchResult(BaseModel):
     model_config = ConfigDict(frozen=True)
     entries: list[TimeEntry]
@@ -285,6 +297,13 @@ class PsaActivities:
             lambda cursor: self._psa.expenses(input.project_id, period, cursor=cursor), input, Expense
         )
         return FetchExpenseBatchResult(expenses=items, next_cursor=next_cursor)
+
+    @activity.defn
+    async def owed_items(self, input: OwedItemsInput) -> OwedItemsResult:
+        """Which of the named items the PSA still holds as billable work nobody billed."""
+        async with connector_errors():
+            owed = await self._psa.owed_among(input.project_id, input.item_ids)
+        return OwedItemsResult(item_ids=tuple(owed))
 
     @activity.defn
     async def poll_psa_events(self, input: PollPsaEventsInput) -> PollPsaEventsResult:

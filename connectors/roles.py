@@ -119,6 +119,10 @@ class PsaConnector(Protocol):
         """Approved, billable, not-yet-billed expenses of the project dated within the period."""
         ...
 
+    async def owed_among(self, project_id: str, item_keys: Sequence[str]) -> list[str]:
+        """Of these items (`canonical.events.item_key`s), those still approved, billable and not billed."""
+        ...
+
     async def mark_billed(
         self,
         *,

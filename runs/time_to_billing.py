@@ -198,7 +198,7 @@ class LateArrivals(BaseModel):
     def owed(self) -> bool:
         return bool(self.event_ids or self.unnamed or self.bill_now)
 
-    def all_on(self, invoiced: frozenset[str]) -> bool:
-        """Whether every late approval named its items and each of them is on the invoice already."""
-        named_all = bool(self.item_ids) and not (self.unnamed or self.naming_no_items or self.bill_now)
-        return named_all and invoiced.issuperset(self.item_ids)
+    @property
+    def all_named(self) -> bool:
+        """Whether every late arrival was an approval naming its items (so what is owed can be looked up)."""
+        return bool(self.item_ids) and not (self.unnamed or self.naming_no_items or self.bill_now)

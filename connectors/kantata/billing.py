@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TypeVar
 
 from canonical import Expense, Milestone, Period, TimeEntry
+from canonical.events import item_key
 from connectors.errors import Conflict, NotFound
 from connectors.kantata import mapping
 from connectors.kantata.access import ID_CHUNK, KantataAccess, chunks, plain_ref
@@ -90,6 +91,37 @@ class KantataBilling(KantataAccess):
         currency = str(workspace.get("currency") or "")
         stories = await self._milestone_stories({"workspace_id": project_id})
         return [mapping.to_milestone(story, currency) for story, billed in stories if billed is None]
+
+    async def owed_among(self, project_id: str, item_keys: Sequence[str]) -> list[str]:
+        wanted = set(item_keys)
+        by_kind: dict[str, list[str]] = defaultdict(list)
+        for key in sorted(wanted):
+            kind, _, item_id = key.partition(":")
+            by_kind[kind].append(item_id)
+        owed: list[str] = []
+        filters = {
+            "workspace_id": project_id,
+            "approved": "true",
+            "uninvoiced": "true",
+            "from_archived_workspaces": "true",
+        }
+        for chunk in chunks(by_kind["time"], ID_CHUNK):
+            params = {**filters, "billable": "true", "only": ",".join(chunk)}
+            async for envelope, _ in self._client.pages("/time_entries", params):
+                owed += [item_key("time", str(record["id"])) for record in envelope.records()]
+        for chunk in chunks(by_kind["expense"], ID_CHUNK):
+            params = {**filters, "only": ",".join(chunk)}
+            async for envelope, _ in self._client.pages("/expenses", params):
+                # No `billable` filter on expenses, as when collecting them.
+                owed += [
+                    item_key("expense", str(record["id"]))
+                    for record in envelope.records()
+                    if record.get("billable", True)
+                ]
+        if by_kind["milestone"]:
+            unbilled = await self.unbilled_milestones(project_id)
+            owed += [key for m in unbilled if (key := item_key("milestone", m.id)) in wanted]
+        return sorted(owed)
 
     # --- billed or not --------------------------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
-"""Record a TimeToBilling history whose late approvals name only invoiced work:
+"""Record TimeToBilling histories whose late approvals owe nothing:
 `python -m tests.replay.record_late_work_invoiced`.
 
-Writes only that history, beside the others: the run bills two approved days, new feed events name those
-days again while the invoice waits for finance, and the run finishes without a follow-up.
+Writes only those two histories, beside the others. In one, the run bills two approved days and new feed
+events name those days again while the invoice waits for finance; in the other, a late event names internal
+time, which the PSA says nobody bills. Each run finishes without a follow-up.
 """
 
 from __future__ import annotations
@@ -15,26 +16,35 @@ from temporalio.testing import WorkflowEnvironment
 
 from ..support.system import running_system, serving_sandboxes
 from ..support.temporal import start_dev_server, target_of
-from ..workflows.test_time_to_billing_late_approvals import play_late_events_for_invoiced_work
+from ..workflows.test_time_to_billing_late_approvals import (
+    play_late_events_for_invoiced_work,
+    play_late_internal_time,
+)
 
 HISTORIES = Path(__file__).parent / "histories"
-NAME = "TimeToBilling-late-work-already-invoiced_recorded_2026-12-07.json"
+SCENARIOS = {
+    "TimeToBilling-late-work-already-invoiced_recorded_2026-12-07.json": play_late_events_for_invoiced_work,
+    "TimeToBilling-late-internal-time_recorded_2026-12-07.json": play_late_internal_time,
+}
 
 
-async def play(env: WorkflowEnvironment, directory: Path) -> Path:
+async def play(env: WorkflowEnvironment, directory: Path) -> list[Path]:
+    written = []
     with serving_sandboxes() as sandboxes:
         async with running_system(env.client, directory, sandboxes, temporal_target=target_of(env)) as system:
-            handle, first_run, _, _ = await play_late_events_for_invoiced_work(system)
-            result = await handle.result()
-            assert result.outcome == "posted" and result.time_entries_billed == 2
-            history = await system.client.get_workflow_handle(handle.id, run_id=first_run).fetch_history()
-    HISTORIES.mkdir(exist_ok=True)
-    path = HISTORIES / NAME
-    path.write_text(history.to_json())
-    return path
+            for name, scenario in SCENARIOS.items():
+                handle, first_run, _, _ = await scenario(system)
+                result = await handle.result()
+                assert result.outcome == "posted"
+                history = await system.client.get_workflow_handle(handle.id, run_id=first_run).fetch_history()
+                HISTORIES.mkdir(exist_ok=True)
+                path = HISTORIES / name
+                path.write_text(history.to_json())
+                written.append(path)
+    return written
 
 
-async def main() -> Path:
+async def main() -> list[Path]:
     env = await start_dev_server()
     try:
         with tempfile.TemporaryDirectory() as tmp:

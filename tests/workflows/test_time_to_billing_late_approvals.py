@@ -152,6 +152,42 @@ async def test_late_events_naming_only_work_on_the_invoice_start_no_follow_up(
         assert len(postings_for(session, project_id=project)) == 1
 
 
+async def play_late_internal_time(
+    system: System,
+) -> tuple[WorkflowHandle[Any, TimeToBillingResult], str, str, Period]:
+    """A billed day, and internal time approved after collection whose event names it as the invoice waits
+    for finance; returns the run, the id of the run that drew the invoice, the project and the period."""
+    project = (await deal_for(system, service_code="ADV-TM", amount=Decimal("40000"))).project_id
+    period = previous_period(datetime.now(UTC).date())
+    first_day, second_day = working_days(period, 2)
+    person = await staff(system, project, "Consultant")
+    (billable,) = await log_approved(system, project, [TimeLog(person.user_id, first_day, ONE_DAY)])
+    await _feed(system, project, period, "evt-1", items=(billable,))
+    handle = _run(system, project, period)
+    await wait_for_stage(handle, "awaiting_approval")
+    first_run = (await handle.describe()).run_id
+
+    # Internal time, approved like any other: its event names it, but it is never billed by anyone.
+    (internal,) = await log_approved(
+        system, project, [TimeLog(person.user_id, second_day, 120, billable=False)]
+    )
+    await _feed(system, project, period, "evt-2", items=(billable, internal))
+    await approve_when_asked(handle, "finance")
+    return handle, first_run, project, period
+
+
+async def test_late_events_naming_non_billable_time_start_no_follow_up(
+    ts_env: WorkflowEnvironment, ts_system: System
+) -> None:
+    system = ts_system
+    handle, first_run, project, period = await play_late_internal_time(system)
+    result = await handle.result()
+
+    assert result.outcome == "posted" and result.time_entries_billed == 1
+    assert _audited(system, project, period, "late_work_followed_up") == []
+    assert (await handle.describe()).run_id == first_run, "the run continued as new into a follow-up"
+
+
 async def test_a_late_event_naming_work_off_the_invoice_is_followed_up_with_that_work(
     ts_env: WorkflowEnvironment, ts_system: System
 ) -> None:

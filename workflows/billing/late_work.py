@@ -13,6 +13,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.psa import OwedItemsInput, PsaActivities
     from canonical import Period, ProjectContract
     from canonical.events import item_key
     from domain.billing_policy import BillingHistory, deferral_period, late_periods
@@ -24,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         TimeToBillingResult,
         WorkApproved,
     )
+    from workflows.options import VENDOR_CALL
 
 from workflows.billing.run_state import BillingRun
 
@@ -135,17 +137,21 @@ class LateWork(BillingRun):
     ) -> None:
         """Continue as new into a fresh collection when work arrived too late for this run's invoice.
 
-        `invoiced` holds the items (`item_key`s) of the invoice this run posted: late approvals of those
-        alone owe nothing, as when a feed read in several polls names work the run collected anyway.
+        Late approvals that name their items owe a follow-up only for items neither on the invoice this run
+        posted (`invoiced`, as `item_key`s) nor billed or unbillable by the PSA's own account: a feed read in
+        several polls names, late, work the run collected anyway, and non-billable time it never bills.
         """
         if not self._late.owed or not workflow.patched(FOLLOW_UP_PATCH):
             return
-        if self._late.all_on(invoiced) and workflow.patched(LATE_ITEMS_INVOICED_PATCH):
-            workflow.logger.info(
-                "late approvals already invoiced",
-                extra={"events": len(self._late.event_ids), "items": len(self._late.item_ids)},
-            )
-            return
+        if self._late.all_named and workflow.patched(LATE_ITEMS_INVOICED_PATCH):
+            elsewhere = tuple(sorted(set(self._late.item_ids) - invoiced))
+            owed = (await self._owed(input, elsewhere)) if elsewhere else ()
+            if not owed:
+                workflow.logger.info(
+                    "late approvals owe nothing",
+                    extra={"events": len(self._late.event_ids), "items": len(self._late.item_ids)},
+                )
+                return
         await self._audit(
             "late_work_followed_up",
             input,
@@ -158,6 +164,14 @@ class LateWork(BillingRun):
         )
         # Read again after the audit: approvals that arrived meanwhile go along too.
         workflow.continue_as_new(input.model_copy(update={"carried": None, "follow_up_of": self._late}))
+
+    async def _owed(self, input: TimeToBillingInput, item_ids: tuple[str, ...]) -> tuple[str, ...]:
+        found = await workflow.execute_activity_method(
+            PsaActivities.owed_items,
+            OwedItemsInput(project_id=input.project_id, item_ids=item_ids),
+            **VENDOR_CALL,
+        )
+        return found.item_ids
 
     def _invoiced_items(self) -> frozenset[str]:
         """The items on the invoice this run posted: what it marks billed."""

@@ -21,6 +21,7 @@ from canonical import (
     ReceivablesSummary,
     TimeApproved,
 )
+from canonical.events import item_key
 from connectors.errors import Conflict, NotFound, Rejected, Unavailable
 from connectors.kantata import KantataConnector
 from connectors.kantata.feed import FeedCursor, merge
@@ -332,6 +333,39 @@ async def test_mark_billed_conflict_for_an_expense_billed_under_another_number(
     await psa.mark_billed(time_entry_ids=[], expense_ids=[expense], invoice_number="INV-E1")
     with pytest.raises(Conflict, match="INV-E1"):
         await psa.mark_billed(time_entry_ids=[], expense_ids=[expense], invoice_number="INV-E2")
+
+
+async def test_owed_among_named_items_is_what_kantata_still_holds_billable_and_unbilled(
+    psa: KantataConnector, seeder: KantataSeeder, people: People
+) -> None:
+    project = await psa.ensure_project(_spec())
+    billed, owed_time = await _approved(seeder, people, project.id, count=2)
+    (internal,) = await seeder.log_time(
+        project.id, [TimeLog(people.consultant.user_id, date(2024, 5, 7), 45, billable=False)]
+    )
+    await seeder.submit_and_approve(project.id, [internal])
+    (unapproved,) = await seeder.log_time(
+        project.id, [TimeLog(people.consultant.user_id, date(2024, 5, 8), 30)]
+    )
+    expense = await seeder.log_expense(project.id, day=date(2024, 5, 3), amount=Money.of("80", CURRENCY))
+    own_cost = await seeder.log_expense(
+        project.id, day=date(2024, 5, 3), amount=Money.of("12.50", CURRENCY), billable=False
+    )
+    await psa.mark_billed(
+        time_entry_ids=[billed], expense_ids=[], invoice_number=f"INV-{uuid.uuid4().hex[:6]}"
+    )
+    named = [
+        item_key("time", billed),
+        item_key("time", owed_time),
+        item_key("time", internal),
+        item_key("time", unapproved),
+        item_key("expense", expense),
+        item_key("expense", own_cost),
+    ]
+
+    owed = await psa.owed_among(project.id, named)
+
+    assert owed == sorted([item_key("time", owed_time), item_key("expense", expense)])
 
 
 # --- update_financials ------------------------------------------------------------------------------------
