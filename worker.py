@@ -188,7 +188,7 @@ def activities_for(
     erp = ErpActivities(connectors.erps, database)
     ledger = LedgerActivities(database)
     amendments = AmendmentActivities(connectors.psa, database)
-    starter = StarterActivities(client, settings.task_queue)
+    starter = StarterActivities(client, settings.task_queue, connectors.psa)
     nudges = InvoiceNudgeActivities(client)
     reference = ReferenceActivities(connectors.erps, connectors.psa, database)
     reconciliation = ReconciliationActivities(connectors.psa, connectors.erps, database)

@@ -11,6 +11,7 @@ from typing import Any
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from activities.billing_starter import StartBillingInput, StarterActivities
 from canonical import Money, Period
 from canonical.events import item_key
 from devstack.story import previous_period, working_days
@@ -211,6 +212,46 @@ async def test_a_late_event_naming_work_off_the_invoice_is_followed_up_with_that
     assert result.invoice is not None and result.invoice.total == Money.of("400.00", "GBP")
     (followed,) = _audited(system, project, period, "late_work_followed_up")
     assert followed["event_ids"] == ["evt-late"]
+    assert await unbilled_time(system, project, period) == []
+
+
+async def test_approvals_reaching_a_finished_run_start_a_new_one_only_for_work_still_owed(
+    ts_env: WorkflowEnvironment, ts_system: System
+) -> None:
+    system = ts_system
+    project = (await deal_for(system, service_code="ADV-TM", amount=Decimal("40000"))).project_id
+    period = previous_period(datetime.now(UTC).date())
+    first_day, second_day = working_days(period, 2)
+    person = await staff(system, project, "Consultant")
+    (billed,) = await log_approved(system, project, [TimeLog(person.user_id, first_day, ONE_DAY)])
+    await _feed(system, project, period, "evt-1", items=(billed,))
+    handle = _run(system, project, period)
+    await approve_when_asked(handle, "finance")
+    await handle.result()
+    finished = (await handle.describe()).run_id
+    starter = StarterActivities(system.client, system.task_queue, system.connectors.psa)
+
+    def nudge(event_id: str, *items: str) -> StartBillingInput:
+        return StartBillingInput(
+            **_input(system, project, period).model_dump(include={"project_id", "period", "psa", "entities"}),
+            settle_seconds=1,
+            invoice_poll_interval_seconds=RARELY,
+            event_ids=(event_id,),
+            item_ids=tuple(item_key("time", item) for item in items),
+        )
+
+    # The feed, read on after the run, names the billed day again: nothing is owed, no run starts.
+    again = await starter.start_billing(nudge("evt-2", billed))
+    assert not again.nudged and (await handle.describe()).run_id == finished
+
+    # Then a day approved since: a new run bills it.
+    (later,) = await log_approved(system, project, [TimeLog(person.user_id, second_day, 240)])
+    fresh = await starter.start_billing(nudge("evt-3", billed, later))
+    assert fresh.nudged and fresh.run_id != finished
+    result = await system.client.get_workflow_handle(
+        handle.id, run_id=fresh.run_id, result_type=TimeToBillingResult
+    ).result()
+    assert result.outcome == "posted" and result.time_entries_billed == 1
     assert await unbilled_time(system, project, period) == []
 
 
