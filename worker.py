@@ -299,7 +299,6 @@ def build_worker(
             RunMetricsInterceptor(),
         ],
         graceful_shutdown_timeout=timedelta(seconds=10),
-        max_cached_workflows=settings.worker_max_cached_workflows,
     )
 
 

@@ -237,10 +237,6 @@ class Settings(BaseSettings):
     alert_vendor_failing_after_seconds: float = Field(default=600.0, ge=0)
     # host:port where the worker serves the Temporal SDK's and ps-sync's metrics (/metrics); None: not served.
     worker_metrics_address: str | None = None
-    # Runs a worker keeps in memory between their tasks. Each holds its own copy of its workflow's modules
-    # (Temporal's sandbox), so this bounds the worker's memory; an evicted run is replayed from its history
-    # when its next task comes.
-    worker_max_cached_workflows: int = Field(default=1000, ge=0)
     # When set, the ingress's /metrics answers only `Authorization: Bearer <this>` (Prometheus's token).
     metrics_token: SecretStr | None = None
     log_level: str = "INFO"
