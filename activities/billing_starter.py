@@ -28,8 +28,8 @@ class StartBillingInput(BaseModel):
     settle_seconds: int
     invoice_poll_interval_seconds: int
     event_ids: tuple[str, ...]
-    # The time entries, expenses and milestones those events name: a run that already billed them all owes
-    # no follow-up for these events.
+    # The time entries, expenses and milestones those events name (`canonical.events.item_key`s), by which
+    # the run and this starter tell what is still owed.
     item_ids: tuple[str, ...] = ()
 
 
