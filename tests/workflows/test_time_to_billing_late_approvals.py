@@ -4,7 +4,8 @@ with the rest of the period billed by a later run."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -153,28 +154,44 @@ async def test_late_events_naming_only_work_on_the_invoice_start_no_follow_up(
         assert len(postings_for(session, project_id=project)) == 1
 
 
+@dataclass(frozen=True)
+class _DayFed:
+    """A project's first working day of last month, approved and fed to its billing run by item."""
+
+    project: str
+    period: Period
+    user_id: str
+    entry: str
+    next_day: date
+    handle: WorkflowHandle[Any, TimeToBillingResult]
+
+
+async def _a_day_fed(system: System, event_id: str) -> _DayFed:
+    project = (await deal_for(system, service_code="ADV-TM", amount=Decimal("40000"))).project_id
+    period = previous_period(datetime.now(UTC).date())
+    first_day, next_day = working_days(period, 2)
+    person = await staff(system, project, "Consultant")
+    (entry,) = await log_approved(system, project, [TimeLog(person.user_id, first_day, ONE_DAY)])
+    await _feed(system, project, period, event_id, items=(entry,))
+    return _DayFed(project, period, person.user_id, entry, next_day, _run(system, project, period))
+
+
 async def play_late_internal_time(
     system: System,
 ) -> tuple[WorkflowHandle[Any, TimeToBillingResult], str, str, Period]:
     """A billed day, and internal time approved after collection whose event names it as the invoice waits
     for finance; returns the run, the id of the run that drew the invoice, the project and the period."""
-    project = (await deal_for(system, service_code="ADV-TM", amount=Decimal("40000"))).project_id
-    period = previous_period(datetime.now(UTC).date())
-    first_day, second_day = working_days(period, 2)
-    person = await staff(system, project, "Consultant")
-    (billable,) = await log_approved(system, project, [TimeLog(person.user_id, first_day, ONE_DAY)])
-    await _feed(system, project, period, "evt-1", items=(billable,))
-    handle = _run(system, project, period)
-    await wait_for_stage(handle, "awaiting_approval")
-    first_run = (await handle.describe()).run_id
+    fed = await _a_day_fed(system, "evt-1")
+    await wait_for_stage(fed.handle, "awaiting_approval")
+    first_run = (await fed.handle.describe()).run_id
 
     # Internal time, approved like any other: its event names it, but it is never billed by anyone.
     (internal,) = await log_approved(
-        system, project, [TimeLog(person.user_id, second_day, 120, billable=False)]
+        system, fed.project, [TimeLog(fed.user_id, fed.next_day, 120, billable=False)]
     )
-    await _feed(system, project, period, "evt-2", items=(billable, internal))
-    await approve_when_asked(handle, "finance")
-    return handle, first_run, project, period
+    await _feed(system, fed.project, fed.period, "evt-2", items=(fed.entry, internal))
+    await approve_when_asked(fed.handle, "finance")
+    return fed.handle, first_run, fed.project, fed.period
 
 
 async def test_late_events_naming_non_billable_time_start_no_follow_up(
@@ -193,18 +210,13 @@ async def test_a_late_event_naming_work_off_the_invoice_is_followed_up_with_that
     ts_env: WorkflowEnvironment, ts_system: System
 ) -> None:
     system = ts_system
-    project = (await deal_for(system, service_code="ADV-TM", amount=Decimal("40000"))).project_id
-    period = previous_period(datetime.now(UTC).date())
-    first_day, second_day = working_days(period, 2)
-    person = await staff(system, project, "Consultant")
-    (early,) = await log_approved(system, project, [TimeLog(person.user_id, first_day, ONE_DAY)])
-    await _feed(system, project, period, "evt-early", items=(early,))
-    handle = _run(system, project, period)
+    fed = await _a_day_fed(system, "evt-early")
+    project, period, handle = fed.project, fed.period, fed.handle
     await wait_for_stage(handle, "awaiting_approval")
 
     # One late event names the invoiced entry and one approved after collection.
-    (late,) = await log_approved(system, project, [TimeLog(person.user_id, second_day, 240)])
-    await _feed(system, project, period, "evt-late", items=(early, late))
+    (late,) = await log_approved(system, project, [TimeLog(fed.user_id, fed.next_day, 240)])
+    await _feed(system, project, period, "evt-late", items=(fed.entry, late))
     await approve_when_asked(handle, "finance")
     result = await handle.result()
 
@@ -219,13 +231,8 @@ async def test_approvals_reaching_a_finished_run_start_a_new_one_only_for_work_s
     ts_env: WorkflowEnvironment, ts_system: System
 ) -> None:
     system = ts_system
-    project = (await deal_for(system, service_code="ADV-TM", amount=Decimal("40000"))).project_id
-    period = previous_period(datetime.now(UTC).date())
-    first_day, second_day = working_days(period, 2)
-    person = await staff(system, project, "Consultant")
-    (billed,) = await log_approved(system, project, [TimeLog(person.user_id, first_day, ONE_DAY)])
-    await _feed(system, project, period, "evt-1", items=(billed,))
-    handle = _run(system, project, period)
+    fed = await _a_day_fed(system, "evt-1")
+    project, period, handle, billed = fed.project, fed.period, fed.handle, fed.entry
     await approve_when_asked(handle, "finance")
     await handle.result()
     finished = (await handle.describe()).run_id
@@ -245,7 +252,7 @@ async def test_approvals_reaching_a_finished_run_start_a_new_one_only_for_work_s
     assert not again.nudged and (await handle.describe()).run_id == finished
 
     # Then a day approved since: a new run bills it.
-    (later,) = await log_approved(system, project, [TimeLog(person.user_id, second_day, 240)])
+    (later,) = await log_approved(system, project, [TimeLog(fed.user_id, fed.next_day, 240)])
     fresh = await starter.start_billing(nudge("evt-3", billed, later))
     assert fresh.nudged and fresh.run_id != finished
     result = await system.client.get_workflow_handle(
