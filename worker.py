@@ -27,6 +27,7 @@ from activities.crm import CrmActivities
 from activities.erp import ErpActivities
 from activities.erp_router import ErpRouter
 from activities.exceptions import ExceptionActivities, RetryContext
+from activities.feed_billing import FeedBillingActivities
 from activities.invoice_nudges import InvoiceNudgeActivities
 from activities.ledger import LedgerActivities
 from activities.month_end import MonthEndActivities
@@ -189,6 +190,7 @@ def activities_for(
     ledger = LedgerActivities(database)
     amendments = AmendmentActivities(connectors.psa, database)
     starter = StarterActivities(client, settings.task_queue, connectors.psa)
+    feed_billing = FeedBillingActivities(connectors.psa, database, starter)
     nudges = InvoiceNudgeActivities(client)
     reference = ReferenceActivities(connectors.erps, connectors.psa, database)
     reconciliation = ReconciliationActivities(connectors.psa, connectors.erps, database)
@@ -245,6 +247,7 @@ def activities_for(
         amendments.save_contract_version,
         amendments.amend_psa_project,
         starter.start_billing,
+        feed_billing.poll_and_nudge_billing,
         nudges.nudge_invoice_runs,
         reference.sync_erp_reference,
         reference.sync_psa_resources,

@@ -49,6 +49,9 @@ class StarterActivities:
 
     @activity.defn
     async def start_billing(self, input: StartBillingInput) -> StartBillingResult:
+        return await self.nudge(input)
+
+    async def nudge(self, input: StartBillingInput) -> StartBillingResult:
         """A running billing run is signalled; a finished one is followed by a new run for late entries."""
         if input.item_ids and await self._finished_owing_nothing(input):
             return StartBillingResult(

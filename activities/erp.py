@@ -26,7 +26,7 @@ from canonical import (
     PostedInvoice,
 )
 from canonical.dimensions import ErpProject, ErpProjectSpec
-from connectors.call_budget import background_calls
+from connectors.call_budget import background_calls, patient_calls
 from connectors.roles import ErpConnector, ErpProjectBooks
 from domain import customer_master
 from domain.idempotency import customer_key, digest
@@ -323,6 +323,21 @@ class ErpActivities:
                 created=False,
                 booked_difference=before if before is not None and before.amount else None,
             )
+        # The look-up has been paid for by the time a create is held back: failing the attempt would pay for
+        # it again on the retry, so the create waits for the budget here, heartbeating.
+        with patient_calls(_posting_patience(info)):
+            return await self._post_checked(input, erp, entity, expected_hash, erp_key, info)
+
+    async def _post_checked(
+        self,
+        input: PostInvoiceInput,
+        erp: ErpConnector,
+        entity: LegalEntity,
+        expected_hash: str,
+        erp_key: str,
+        info: activity.Info,
+    ) -> PostInvoiceResult:
+        invoice = input.invoice
         async with heartbeating(), connector_errors():
             found = await erp.find_invoice(invoice.reference)
             # A draft left by an attempt that timed out mid-post is finished by posting again under
@@ -506,3 +521,16 @@ def _difference_detail(
         **_mismatch_details(system, entity, invoice, posted, erp_key),
         "difference": str(difference),
     }
+
+
+# Posting waits for the ERP's call budget inside its attempt up to this, and never so long that the
+# attempt's own start-to-close timeout would end it first.
+POSTING_PATIENCE_SECONDS = 600.0
+_TIMEOUT_MARGIN_SECONDS = 60.0
+
+
+def _posting_patience(info: activity.Info) -> float:
+    timeout = info.start_to_close_timeout
+    if timeout is None:
+        return POSTING_PATIENCE_SECONDS
+    return max(0.0, min(POSTING_PATIENCE_SECONDS, timeout.total_seconds() - _TIMEOUT_MARGIN_SECONDS))

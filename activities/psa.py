@@ -26,7 +26,7 @@ from canonical import (
     TimeEntry,
 )
 from connectors.paging import Page
-from connectors.roles import PsaConnector
+from connectors.roles import FeedPoll, PsaConnector
 from domain.feed_nudges import BillingNudge, group_billing_nudges
 from ledger.database import Database
 from ledger.repository import find_external_id, link_ids, set_link_status
@@ -308,11 +308,7 @@ class PsaActivities:
     @activity.defn
     async def poll_psa_events(self, input: PollPsaEventsInput) -> PollPsaEventsResult:
         """Read the change feed from the cursor; reordering and repeats are absorbed by the cursor."""
-        async with connector_errors():
-            poll = await self._psa.poll_feed(
-                input.cursor, now=datetime.now(UTC), max_events=input.max_events, on_page=activity.heartbeat
-            )
-        await note_psa_feed_read(self._db, psa=self._psa.system, events=poll.events)
+        poll = await read_psa_feed(self._psa, self._db, cursor=input.cursor, max_events=input.max_events)
         if input.grouped:
             return PollPsaEventsResult(
                 nudges=group_billing_nudges(poll.events),
@@ -341,6 +337,18 @@ class PsaActivities:
         async with connector_errors():
             await self._psa.update_financials(input.project_id, input.summary)
         return PushFinancialsToPsaResult(project_id=input.project_id)
+
+
+async def read_psa_feed(
+    psa: PsaConnector, database: Database, *, cursor: dict[str, Any] | None, max_events: int
+) -> FeedPoll:
+    """One heartbeated read of the change feed from the cursor, noted for freshness and metrics."""
+    async with connector_errors():
+        poll = await psa.poll_feed(
+            cursor, now=datetime.now(UTC), max_events=max_events, on_page=activity.heartbeat
+        )
+    await note_psa_feed_read(database, psa=psa.system, events=poll.events)
+    return poll
 
 
 async def _collect(

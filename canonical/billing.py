@@ -111,18 +111,6 @@ class Invoice(BaseModel):
         return total([line.amount for line in self.lines], self.currency)
 
 
-class PostedInvoice(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    erp: str
-    invoice_id: str
-    number: str
-    total: Money = Field(
-        description="net total before tax, as the ERP booked it: comparable with Invoice.total"
-    )
-    state: InvoiceState
-
-
 class Payment(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -164,6 +152,21 @@ class InvoiceStatus(BaseModel):
         description="cash received for this invoice beyond what it owed, not yet refunded or applied "
         "elsewhere (None when the ERP shows none or cannot tell)",
     )
+
+
+class PostedInvoice(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    erp: str
+    invoice_id: str
+    number: str
+    total: Money = Field(
+        description="net total before tax, as the ERP booked it: comparable with Invoice.total"
+    )
+    state: InvoiceState
+    # The whole invoice as the ERP answered the post, where that answer carries it (Xero's does): what is
+    # due is then known without asking the ERP again. None where it does not, or the post was found.
+    status: InvoiceStatus | None = None
 
 
 class ReceivablesSummary(BaseModel):

@@ -10,6 +10,11 @@ waits for; a status poll that waits a minute loses nothing. Activities doing bac
 calls in `background_calls()`, and background calls stop while fewer than the reserve remain of the minute,
 so foreground calls always find some budget. The mark travels in a context variable, not in every
 connector method's arguments: an activity runs in its own asyncio task, and everything it awaits sees it.
+
+A call the budget holds back is normally waited out only briefly and otherwise fails its attempt, so that
+Temporal retries it later and the worker's slot is freed. An activity that has already spent calls on the
+way to the one held (a look-up before a create) would spend them again on the retry; it marks its calls
+`patient_calls()` and waits for the budget inside the attempt, heartbeating, instead.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from contextvars import ContextVar
 from typing import Protocol, runtime_checkable
 
 _background: ContextVar[bool] = ContextVar("background_calls", default=False)
+_patience: ContextVar[float] = ContextVar("call_patience", default=0.0)
 
 
 @contextmanager
@@ -34,6 +40,24 @@ def background_calls() -> Iterator[None]:
 
 def in_background() -> bool:
     return _background.get()
+
+
+@contextmanager
+def patient_calls(seconds: float) -> Iterator[None]:
+    """Calls made inside wait up to `seconds` for the budget rather than fail the attempt: only for an
+    activity that heartbeats, and whose start-to-close timeout leaves room for the wait."""
+    if seconds < 0:
+        raise ValueError("patience must not be negative")
+    token = _patience.set(seconds)
+    try:
+        yield
+    finally:
+        _patience.reset(token)
+
+
+def patience() -> float:
+    """How long a held call may wait inside its attempt beyond the connector's own allowance."""
+    return _patience.get()
 
 
 class CallBudget(Protocol):

@@ -32,6 +32,9 @@ class InvoiceToCashInput(BaseModel):
     legal_entity: str
     # Payments have no webhook: they are polled. Invoice webhooks only make the next check come sooner.
     poll_interval_seconds: int = 3600
+    # The invoice as the ERP answered its posting, where the answer carried it: the run starts from it
+    # instead of reading the invoice back at once. Only a run's first check; never carried over.
+    as_posted: ReceivablesSummary | None = None
     # Carried over when the run continues as new.
     last_pushed: ReceivablesSummary | None = None
     dunning_stage: int = 0

@@ -57,6 +57,8 @@ CHECKS_BEFORE_CONTINUE = 500
 # The `write_off` signal once wrote off, unchecked, at any time, for whoever its body named. Recorded
 # histories replay it as it was taken; a new run writes off only through the validated update.
 WRITE_OFF_ONLY_BY_UPDATE = "write-off-only-by-validated-update"
+# A run given the invoice as its posting found it starts from that instead of reading it back at once.
+FIRST_CHECK_FROM_POSTING = "first-check-from-posting"
 
 
 class WriteOffRefused(ApplicationError):
@@ -190,9 +192,15 @@ class InvoiceToCash:
             ]
         )
         self._set_stage(f"dunning_stage_{self._dunning_stage}" if self._dunning_stage else "awaiting_payment")
+        as_posted = input.as_posted
         while True:
             self._nudged = False
-            summary = await self._check(input)
+            summary: ReceivablesSummary | None
+            if as_posted is not None and workflow.patched(FIRST_CHECK_FROM_POSTING):
+                summary = self._seen = as_posted
+            else:
+                summary = await self._check(input)
+            as_posted = None
             if summary is not None:
                 settled = settlement(summary)
                 if settled.final:
@@ -210,7 +218,11 @@ class InvoiceToCash:
             if self._write_off is None and not self._nudged and self._history_is_long():
                 workflow.continue_as_new(
                     input.model_copy(
-                        update={"last_pushed": self._summary, "dunning_stage": self._dunning_stage}
+                        update={
+                            "last_pushed": self._summary,
+                            "dunning_stage": self._dunning_stage,
+                            "as_posted": None,
+                        }
                     )
                 )
             await self._wait(input, summary or self._summary)

@@ -14,19 +14,27 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.billing_starter import StartBillingInput, StarterActivities
+    from activities.feed_billing import (
+        FeedBillingActivities,
+        PollAndNudgeBillingInput,
+        PollAndNudgeBillingResult,
+    )
     from activities.ledger import LedgerActivities, RaiseExceptionInput
     from activities.psa import PollPsaEventsInput, PsaActivities
     from canonical import ExceptionOwner, ExpensePosted, MilestoneCompleted, Period, TimeApproved
     from domain.feed_nudges import BillingNudge, group_billing_nudges
     from runs import search_attributes as sa
     from runs.psa_feed import PollNow, PsaFeedPollerInput, PsaFeedPollerStatus
-    from workflows.options import LEDGER_CALL, VENDOR_CALL
+    from workflows.options import LEDGER_CALL, PAGED_CALL, VENDOR_CALL
 
 POLLS_BEFORE_CONTINUE = 200
 # The activity groups a poll's events into billing nudges, so whole events stay out of this history.
 NUDGES_GROUPED_BY_ACTIVITY = "feed-nudges-grouped-by-activity"
 # The dev server slows down when flooded: start billing runs a few at a time.
 START_BATCH = 10
+# One activity per poll reads the feed and nudges the billing runs itself: no billing start per run, with
+# its ids and the legal entities' configuration, lands in this history.
+POLL_STARTS_BILLING = "feed-poll-starts-billing"
 
 
 @workflow.defn
@@ -62,27 +70,13 @@ class PsaFeedPoller:
         workflow.upsert_search_attributes([sa.SYNC_STAGE.value_set("polling")])
         while True:
             self._poll_now = False
-            grouped = workflow.patched(NUDGES_GROUPED_BY_ACTIVITY)
-            result = await workflow.execute_activity_method(
-                PsaActivities.poll_psa_events,
-                PollPsaEventsInput(cursor=self._cursor, grouped=True)
-                if grouped
-                else PollPsaEventsInput(cursor=self._cursor),
-                **VENDOR_CALL,
-            )
-            self._polls += 1
-            if grouped:
-                # A worker not yet upgraded ignores `grouped` and answers with the events: group them here.
-                nudges = result.nudges or group_billing_nudges(result.events)
-                self._events_seen += result.events_read or len(result.events)
+            if workflow.patched(POLL_STARTS_BILLING):
+                polled = await self._poll_and_nudge_billing(input)
+                cursor, more = polled.cursor, polled.more
             else:
-                nudges = _nudges_as_first_shipped(result.events)
-                self._events_seen += len(result.events)
-            if result.gap is not None:
-                await self._report_gap(input, result.gap)
-            await self._nudge_billing(input, nudges)
+                cursor, more = await self._poll_then_start_billing(input)
             # Only after the runs were nudged: a crash before this re-reads the same events, never skips them.
-            self._cursor = result.cursor
+            self._cursor = cursor
             if self._polls >= POLLS_BEFORE_CONTINUE or workflow.info().is_continue_as_new_suggested():
                 workflow.continue_as_new(
                     input.model_copy(
@@ -93,7 +87,7 @@ class PsaFeedPoller:
                         }
                     )
                 )
-            if not result.more:
+            if not more:
                 # Caught up: the feed held nothing more at the last poll (ops and the benchmark read this).
                 self._waiting = True
                 try:
@@ -103,6 +97,51 @@ class PsaFeedPoller:
                 except TimeoutError:
                     pass
                 self._waiting = False
+
+    async def _poll_and_nudge_billing(self, input: PsaFeedPollerInput) -> PollAndNudgeBillingResult:
+        # The activity nudges before it returns the new cursor, which the caller keeps only then: a crash or
+        # retry reads from the old cursor and nudges again (billing runs drop event ids they heard), so no
+        # event is ever skipped.
+        result = await workflow.execute_activity_method(
+            FeedBillingActivities.poll_and_nudge_billing,
+            PollAndNudgeBillingInput(
+                psa=input.psa,
+                entities=input.entities,
+                settle_seconds=input.billing_settle_seconds,
+                invoice_poll_interval_seconds=input.invoice_poll_interval_seconds,
+                cursor=self._cursor,
+            ),
+            **PAGED_CALL,
+        )
+        self._polls += 1
+        self._events_seen += result.events_read
+        self._nudged += result.runs_nudged
+        if result.gap is not None:
+            await self._report_gap(input, result.gap)
+        return result
+
+    async def _poll_then_start_billing(self, input: PsaFeedPollerInput) -> tuple[dict[str, Any], bool]:
+        """As shipped before the poll nudged billing itself: a billing start activity per nudge."""
+        grouped = workflow.patched(NUDGES_GROUPED_BY_ACTIVITY)
+        result = await workflow.execute_activity_method(
+            PsaActivities.poll_psa_events,
+            PollPsaEventsInput(cursor=self._cursor, grouped=True)
+            if grouped
+            else PollPsaEventsInput(cursor=self._cursor),
+            **VENDOR_CALL,
+        )
+        self._polls += 1
+        if grouped:
+            # A worker not yet upgraded ignores `grouped` and answers with the events: group them here.
+            nudges = result.nudges or group_billing_nudges(result.events)
+            self._events_seen += result.events_read or len(result.events)
+        else:
+            nudges = _nudges_as_first_shipped(result.events)
+            self._events_seen += len(result.events)
+        if result.gap is not None:
+            await self._report_gap(input, result.gap)
+        await self._nudge_billing(input, nudges)
+        return result.cursor, result.more
 
     async def _nudge_billing(self, input: PsaFeedPollerInput, nudges: list[BillingNudge]) -> None:
         for start in range(0, len(nudges), START_BATCH):

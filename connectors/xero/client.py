@@ -7,7 +7,8 @@
   itself (per process: workers sharing a tenant split it between them with `max_concurrency`).
 - Every write carries an `Idempotency-Key` (at most 128 characters; longer business keys are hashed).
 - Xero allows 60 calls a minute per tenant: a call budget (`pacing`) holds back what Xero would refuse. A
-  short hold is waited out inside the call; a longer one fails it with `XeroRateLimited` and the wait.
+  short hold is waited out inside the call; a longer one fails it with `XeroRateLimited` and the wait,
+  unless the activity asked its calls to be patient (`patient_calls`), when it is waited out up to that.
 - Errors map onto the connector taxonomy; nothing is retried here (Temporal owns retries). A 429 becomes
   `XeroRateLimited` with Retry-After and the limit Xero names in X-Rate-Limit-Problem.
 """
@@ -23,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from connectors.call_budget import CallBudget, CallBudgets, in_background
+from connectors.call_budget import CallBudget, CallBudgets, in_background, patience
 from connectors.errors import (
     AuthFailed,
     Conflict,
@@ -199,6 +200,7 @@ class XeroClient:
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
         background = in_background()
+        may_wait = max(self.max_wait_in_attempt, patience())
         waited = 0.0
         while True:
             async with self._semaphore:
@@ -212,7 +214,7 @@ class XeroClient:
                     finally:
                         self.in_flight -= 1
                     break
-            if waited + wait > self.max_wait_in_attempt:
+            if waited + wait > may_wait:
                 raise XeroRateLimited(
                     f"holding {'background ' if background else ''}{request.method} {request.url.path} back "
                     f"for {wait:.1f}s: {_why_held(background, self.background_reserve)}",

@@ -1,8 +1,11 @@
-"""Record a PsaFeedPoller history of grouped billing nudges: `python -m tests.replay.record_feed_poller`.
+"""Record a PsaFeedPoller history of polls that nudge billing themselves:
+`python -m tests.replay.record_feed_poller`.
 
 Writes only that history, beside the others (nothing is wiped): on a fresh dev server a won deal becomes a
-Kantata project, time on it is approved twice (two polls apart), the poller nudges the project's billing run
-with the approved entries each time, and it is terminated while it waits for the feed.
+Kantata project, time on it is approved twice (two polls apart), the one activity of a poll signals the
+project's billing run with the approved entries each time (no billing start lands in the poller's history),
+and the poller is terminated while it waits for the feed. The earlier histories of this poller were
+recorded by this script before each poll nudged billing itself.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from ..workflows.conftest import prepared_story
 from ..workflows.helpers import eventually, project_from_a_won_deal, query_or_none
 
 HISTORIES = Path(__file__).parent / "histories"
-NAME = "PsaFeedPoller-grouped-nudges_recorded_2026-12-07.json"
+NAME = "PsaFeedPoller-poll-starts-billing_recorded_2026-12-07.json"
 
 
 async def play_feed_poller(env: WorkflowEnvironment, directory: Path) -> Path:
@@ -42,7 +45,7 @@ async def play_feed_poller(env: WorkflowEnvironment, directory: Path) -> Path:
                     poll_interval_seconds=0.5,
                     billing_settle_seconds=1,
                 ),
-                id="psa-feed:kantata:grouped-nudges",
+                id="psa-feed:kantata:poll-starts-billing",
                 task_queue=system.task_queue,
             )
             for approvals in (1, 2):

@@ -15,7 +15,7 @@ import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from canonical import Invoice, InvoiceLine, InvoiceState, LegalEntity, Money
+from canonical import Invoice, InvoiceLine, InvoiceState, LegalEntity, Money, ReceivablesSummary
 from connectors.tryton.connector import TrytonConnector
 from devstack.story import EU_DEAL, UK_DEAL, DealPlan
 from devstack.tryton import TrytonServer
@@ -71,6 +71,7 @@ async def _follow_a_new_invoice(
     plan: DealPlan = UK_DEAL,
     due_in_days: int = 14,
     poll_seconds: int = DAY,
+    from_posting: bool = False,
 ) -> Followed:
     """A won deal made into a project, a net 1,000.00 invoice posted for it, and its InvoiceToCash run.
 
@@ -108,6 +109,8 @@ async def _follow_a_new_invoice(
         account_owner_id=contract.account_owner_id,
         legal_entity=entity.code,
         poll_interval_seconds=poll_seconds,
+        # As TimeToBilling hands it over when the ERP's answer to the post carried the invoice.
+        as_posted=ReceivablesSummary.of(posted.status) if from_posting and posted.status else None,
     )
     handle = await system.client.start_workflow(
         InvoiceToCash.run,
@@ -571,3 +574,37 @@ async def test_an_invoice_the_erp_cannot_find_is_an_exception_and_the_run_keeps_
     status = await handle.query(InvoiceToCash.status)
     assert status.stage == "awaiting_payment" and status.summary is None
     assert (await handle.describe()).close_time is None, "the run goes on checking"
+
+
+async def _activities_scheduled(handle: WorkflowHandle[Any, Any]) -> list[str]:
+    names: list[str] = []
+    async for event in handle.fetch_history_events():
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            names.append(event.activity_task_scheduled_event_attributes.activity_type.name)
+    return names
+
+
+async def test_a_run_handed_xeros_answer_to_the_post_pushes_it_without_reading_the_invoice_back(
+    ts_env: WorkflowEnvironment, ts_system: System
+) -> None:
+    followed = await _follow_a_new_invoice(ts_system, ts_env, from_posting=True)
+    erp = ts_system.connectors.erps.by_system("xero")
+
+    # What the post answered is what reading the invoice back gives.
+    assert followed.input.as_posted == ReceivablesSummary.of(await erp.get_invoice(followed.input.invoice_id))
+    assert followed.input.as_posted.amount_due == followed.gross
+    opportunity = await _crm_opportunity(ts_system, followed.input.opportunity_id)
+    assert _money(opportunity["Amount_Due__c"], followed.gross.currency) == followed.gross
+    scheduled = await _activities_scheduled(followed.handle)
+    assert "get_invoice_status" not in scheduled
+    assert {"push_financials_to_psa", "push_receivables_to_crm"} <= set(scheduled)
+
+    # From then on the run reads the invoice as before: a webhook's nudge makes it look at once.
+    checks = (await followed.status()).checks
+    await followed.nudge()
+
+    async def read_again() -> bool:
+        return (await followed.status()).checks > checks
+
+    await eventually(read_again, what="the check after the nudge")
+    assert "get_invoice_status" in await _activities_scheduled(followed.handle)

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import httpx
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowHandle
-from temporalio.testing import WorkflowEnvironment
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.psa import PollPsaEventsResult
+from activities.billing_starter import StarterActivities
+from activities.feed_billing import FeedBillingActivities, PollAndNudgeBillingInput, PollAndNudgeBillingResult
 from canonical import TimeApproved
 from canonical.events import item_key
 from connectors.kantata.feed import FeedCursor
@@ -171,45 +172,90 @@ async def _waiting_after(
     return status if status is not None and status.polls > polls and status.waiting else None
 
 
-async def test_polls_leave_billing_nudges_in_the_history_and_billing_runs_hear_the_approved_entries(
+async def test_a_poll_nudges_the_billing_runs_itself_so_the_poller_history_holds_no_billing_starts(
     dev_system: System,
 ) -> None:
     story = await prepared_story(dev_system)
-    created = await project_from_a_won_deal(dev_system, story)
+    projects = [(await project_from_a_won_deal(dev_system, story)).project_id for _ in range(3)]
     period = previous_period(datetime.now(UTC).date())
-    poller = await start_poller(dev_system)
+    # Kantata stamps events to the second: start a little before now, so none is missed.
+    start = FeedCursor.starting_at(datetime.now(UTC) - timedelta(seconds=5)).model_dump(mode="json")
+    # Runs that settle for an hour are still running when the feed is read again below.
+    poller = await start_poller(dev_system, cursor=start, billing_settle_seconds=3600)
+    billing = {project: billing_id(project, period.value) for project in projects}
     try:
-        await story.log_and_approve_time(created.project_id, period, days=2)
-        approved = await _approved_time_entries(dev_system, created.project_id)
-        assert approved
+        for project in projects:
+            await story.log_and_approve_time(project, period, days=2)
+        approved = {project: await _approved_time(dev_system, project) for project in projects}
+        assert all(approved.values())
 
-        async def named_in_polls() -> list[PollPsaEventsResult] | None:
-            results = await _poll_results(dev_system, poller)
-            named = {
-                item
-                for result in results
-                for nudge in result.nudges
-                if (nudge.project_id, nudge.period) == (created.project_id, period.value)
-                for item in nudge.item_ids
-            }
-            return results if approved <= named else None
+        async def every_run_heard_its_events() -> bool:
+            for project, wf_id in billing.items():
+                if not await running(dev_system.client, wf_id):
+                    return False
+                heard = await _work_approved_signals(dev_system, wf_id)
+                if not set(approved[project]) <= {event for signal in heard for event in signal.event_ids}:
+                    return False
+            return True
 
-        results = await eventually(named_in_polls, what="the polls to name the approved entries")
-        # Only ids and a count: the events themselves stay in the activity.
-        assert all(result.events == [] for result in results)
-        assert sum(result.events_read for result in results) >= len(approved)
+        await eventually(every_run_heard_its_events, what="each billing run to hear its approvals")
+        for project, wf_id in billing.items():
+            heard = await _work_approved_signals(dev_system, wf_id)
+            assert set(approved[project].values()) <= {item for signal in heard for item in signal.item_ids}
 
-        wf_id = billing_id(created.project_id, period.value)
-        await eventually(lambda: running(dev_system.client, wf_id), what=f"{wf_id} to start")
-        heard = await _work_approved_signals(dev_system, wf_id)
-        assert approved <= {item for signal in heard for item in signal.item_ids}
-    finally:
         await stop(poller)
+        history = await poller.fetch_history()
+        scheduled = [
+            event.activity_task_scheduled_event_attributes.activity_type.name
+            for event in history.events
+            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        ]
+        assert "start_billing" not in scheduled and "poll_psa_events" not in scheduled
+        polls = await _poll_results(dev_system, history)
+        assert 1 <= len(polls) <= scheduled.count("poll_and_nudge_billing")
+        assert sum(poll.runs_nudged for poll in polls) >= len(projects)
+        assert sum(poll.events_read for poll in polls) >= sum(len(events) for events in approved.values())
+
+        # The poller crashed before it kept the new cursor: the feed is read again from the old one.
+        signals_before = {
+            wf_id: len(await _work_approved_signals(dev_system, wf_id)) for wf_id in billing.values()
+        }
+        again = await _poll_and_nudge_from(dev_system, start)
+        assert again.runs_nudged >= len(projects)
+        for project, wf_id in billing.items():
+            heard = await _work_approved_signals(dev_system, wf_id)
+            renudged = {event for signal in heard[signals_before[wf_id] :] for event in signal.event_ids}
+            assert renudged == set(approved[project])
+            # Signalled again, never a second run.
+            assert await runs_of(dev_system.client, wf_id) == 1
+    finally:
+        for handle in (poller, *map(dev_system.client.get_workflow_handle, billing.values())):
+            if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+                await handle.terminate("test finished")
 
 
-async def _approved_time_entries(system: System, project_id: str) -> set[str]:
+async def _poll_and_nudge_from(system: System, cursor: dict[str, object]) -> PollAndNudgeBillingResult:
+    activities = FeedBillingActivities(
+        system.connectors.psa,
+        system.database,
+        StarterActivities(system.client, system.task_queue, system.connectors.psa),
+    )
+    return await ActivityEnvironment().run(
+        activities.poll_and_nudge_billing,
+        PollAndNudgeBillingInput(
+            psa="kantata",
+            entities=tuple(system.settings.entities),
+            settle_seconds=3600,
+            invoice_poll_interval_seconds=3600,
+            cursor=cursor,
+        ),
+    )
+
+
+async def _approved_time(system: System, project_id: str) -> dict[str, str]:
+    """The project's time approvals in the feed: event id to the entry's `item_key`."""
     return {
-        item_key("time", event.time_entry_id)
+        event.event_id: item_key("time", event.time_entry_id)
         async for page in system.connectors.psa.events(
             created_after=datetime.now(UTC) - timedelta(hours=1), event_types=()
         )
@@ -218,15 +264,12 @@ async def _approved_time_entries(system: System, project_id: str) -> set[str]:
     }
 
 
-async def _poll_results(
-    system: System, poller: WorkflowHandle[PsaFeedPoller, None]
-) -> list[PollPsaEventsResult]:
-    history = await poller.fetch_history()
+async def _poll_results(system: System, history: WorkflowHistory) -> list[PollAndNudgeBillingResult]:
     polls = {
         event.event_id
         for event in history.events
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        and event.activity_task_scheduled_event_attributes.activity_type.name == "poll_psa_events"
+        and event.activity_task_scheduled_event_attributes.activity_type.name == "poll_and_nudge_billing"
     }
     completed = [
         event.activity_task_completed_event_attributes
@@ -236,7 +279,7 @@ async def _poll_results(
     ]
     converter = system.client.data_converter
     return [
-        (await converter.decode(list(attributes.result.payloads), [PollPsaEventsResult]))[0]
+        (await converter.decode(list(attributes.result.payloads), [PollAndNudgeBillingResult]))[0]
         for attributes in completed
     ]
 

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         Money,
         PostedInvoice,
         ProjectContract,
+        ReceivablesSummary,
     )
     from domain.billing_policy import next_period
     from runs.invoice_to_cash import InvoiceToCashInput
@@ -207,6 +208,7 @@ class Posting(BillingRun):
                 account_owner_id=contract.account_owner_id,
                 legal_entity=entity.code,
                 poll_interval_seconds=input.invoice_poll_interval_seconds,
+                as_posted=ReceivablesSummary.of(posted.status) if posted.status is not None else None,
             ),
             id=cash_id,
             parent_close_policy=ParentClosePolicy.ABANDON,
