@@ -45,7 +45,8 @@ unit: install
 
 # The suite runs on PYTEST_WORKERS pytest-xdist processes (tests/support/parallel.py), one per core: with
 # more, each worker's time-skipping server falls behind its tests' long skips on two cores.
-# `make test PYTEST_WORKERS=0` runs it in one process. Tryton's install and template database (first run
+# `make test PYTEST_WORKERS=0` runs it in one process. The slowest tests are listed at the end, so every
+# CI log says where the suite's time goes. Tryton's install and template database (first run
 # only) are prepared while the static checks run, rather than by the first Tryton test with the other
 # workers waiting on it.
 PYTEST_WORKERS ?= 2
@@ -58,7 +59,7 @@ test: bytecode
 	$(MAKE) --no-print-directory lint typecheck imports; checks=$$?; \
 	wait $$prepare || echo "note: preparing Tryton failed (see $(TRYTON_PREPARE_LOG)); its tests will say why"; \
 	test $$checks -eq 0
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --durations=15
 
 bench: bytecode
 	$(BIN)/python -m bench

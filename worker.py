@@ -49,6 +49,7 @@ from observability.logging import configure_logging
 from observability.metrics import runtime_with_metrics
 from observability.run_metrics import RunMetricsInterceptor
 from runs.client import connect_client
+from runs.workflow_code import share_workflow_code
 from workflows.alert_scan import AlertScan
 from workflows.contract_amendment import ContractAmendment
 from workflows.exceptions import ExceptionAction
@@ -290,6 +291,7 @@ def build_worker(
     database: Database,
     executor: ThreadPoolExecutor,
 ) -> Worker:
+    share_workflow_code("workflows")
     return Worker(
         client,
         task_queue=settings.task_queue,

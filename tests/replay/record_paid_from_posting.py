@@ -31,7 +31,9 @@ async def play_paid_from_posting(env: WorkflowEnvironment, directory: Path) -> P
             assert followed.input.as_posted is not None
             finance = XeroFinanceUser.from_settings(system.settings)
             try:
-                await finance.apply_payment(followed.input.invoice_id, followed.gross.amount, reference="BACS")
+                await finance.apply_payment(
+                    followed.input.invoice_id, followed.gross.amount, reference="BACS"
+                )
             finally:
                 await finance.aclose()
             await followed.nudge()
