@@ -28,6 +28,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.options import LEDGER_CALL, PAGED_CALL, VENDOR_CALL
 
 POLLS_BEFORE_CONTINUE = 200
+# Each poll that nudges billing itself carries the legal entities' set-up and the cursor in and out of
+# history (about 6 KB at benchmark volume): a run continues as new sooner, so its history stays near 300 KB.
+POLLS_BEFORE_CONTINUE_NUDGING = 50
 # The activity groups a poll's events into billing nudges, so whole events stay out of this history.
 NUDGES_GROUPED_BY_ACTIVITY = "feed-nudges-grouped-by-activity"
 # The dev server slows down when flooded: start billing runs a few at a time.
@@ -73,11 +76,13 @@ class PsaFeedPoller:
             if workflow.patched(POLL_STARTS_BILLING):
                 polled = await self._poll_and_nudge_billing(input)
                 cursor, more = polled.cursor, polled.more
+                polls_before_continue = POLLS_BEFORE_CONTINUE_NUDGING
             else:
                 cursor, more = await self._poll_then_start_billing(input)
+                polls_before_continue = POLLS_BEFORE_CONTINUE
             # Only after the runs were nudged: a crash before this re-reads the same events, never skips them.
             self._cursor = cursor
-            if self._polls >= POLLS_BEFORE_CONTINUE or workflow.info().is_continue_as_new_suggested():
+            if self._polls >= polls_before_continue or workflow.info().is_continue_as_new_suggested():
                 workflow.continue_as_new(
                     input.model_copy(
                         update={

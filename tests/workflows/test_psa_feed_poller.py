@@ -22,7 +22,7 @@ from ledger.repository import list_exceptions
 from runs.psa_feed import PollNow, PsaFeedPollerInput, PsaFeedPollerStatus
 from runs.time_to_billing import WorkApproved
 from runs.time_to_billing import workflow_id as billing_id
-from workflows.psa_feed import PsaFeedPoller
+from workflows.psa_feed import POLLS_BEFORE_CONTINUE_NUDGING, PsaFeedPoller
 from workflows.time_to_billing import TimeToBilling
 
 from ..support.system import Sandboxes, System, running_system
@@ -296,3 +296,24 @@ async def _work_approved_signals(system: System, wf_id: str) -> list[WorkApprove
     return [
         (await converter.decode(list(attributes.input.payloads), [WorkApproved]))[0] for attributes in signals
     ]
+
+
+async def test_a_poller_that_nudges_billing_itself_continues_as_new_every_fifty_polls(
+    ts_env: WorkflowEnvironment, ts_system: System
+) -> None:
+    # A minute between polls, skipped by the time-skipping server: fifty polls pass in an hour.
+    poller = await start_poller(ts_system, poll_interval_seconds=60)
+    first_run = poller.first_execution_run_id
+    assert first_run is not None
+    await ts_env.sleep(timedelta(minutes=POLLS_BEFORE_CONTINUE_NUDGING + 5))
+
+    assert (await poller.describe()).run_id != first_run
+    history = await ts_system.client.get_workflow_handle(poller.id, run_id=first_run).fetch_history()
+    polls = [
+        event
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and event.activity_task_scheduled_event_attributes.activity_type.name == "poll_and_nudge_billing"
+    ]
+    assert len(polls) == POLLS_BEFORE_CONTINUE_NUDGING
+    assert history.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
