@@ -2,11 +2,12 @@
 
 Temporal's sandbox imports a workflow's modules afresh for each run, so that no run sees another's module
 state. Each fresh import also loads the module's code objects again (unmarshalled from bytecode, or compiled
-from source where no bytecode was written), and every cached run keeps its own copy: about 40 KB for
-InvoiceToCash, more for TimeToBilling, times every run the worker keeps in its cache, most of them waiting
-on a timer for weeks. Code objects are immutable, so runs can share them: each import still executes the
-module into a fresh namespace, with new functions, classes and globals, exactly as before; only the loading
-is done once per module (again when its source file changes).
+from source where no bytecode was written), and every cached run keeps its own copy: measured, about 16 KB
+of the 145 KB a waiting InvoiceToCash run holds, more for TimeToBilling's several modules, times every run
+the worker keeps in its cache, most of them waiting on a timer for weeks. Code objects are immutable, so
+runs can share them: each import still executes the module into a fresh namespace, with new functions,
+classes and globals, exactly as before; only the loading is done once per module (again when its source
+file changes).
 """
 
 from __future__ import annotations
@@ -48,7 +49,3 @@ def _shared_get_code(self: SourceFileLoader, fullname: str) -> Any:
         _cache[path] = (stamp, code)
     return code
 
-
-def shared_modules() -> int:
-    """How many modules' code is held once (for tests and diagnostics)."""
-    return len(_cache)
