@@ -27,6 +27,7 @@ from sandboxes.xero.seed import XeroFinanceUser
 from ..contract.erp_contract import build_invoice, net_thousand_lines
 from ..specs import ValidationLog
 from .conftest import XeroSandboxHandle, connector_for
+from .held_budget import HoldsOneCall
 
 
 def _invoice_element(contact_id: str, reference: str, tax_type: str = "OUTPUT2") -> dict[str, object]:
@@ -96,35 +97,17 @@ async def test_the_client_paces_itself_even_when_the_sandbox_does_not_enforce_it
     assert (await control.stats())["rate_limited"] == 0
 
 
-class _HeldFirst:
-    """A budget that holds the first call back for `hold` seconds and lets every later one go."""
-
-    def __init__(self, hold: float) -> None:
-        self.hold = hold
-        self.asked = 0
-
-    def wait_needed(self, *, background: bool = False) -> float:
-        self.asked += 1
-        return self.hold if self.asked == 1 else 0.0
-
-    def refused(self, retry_after: float | None) -> None: ...
-
-    def server_remaining(self, remaining: int) -> None: ...
-
-    def server_reports_limit(self, reported: bool) -> None: ...
-
-
 async def test_a_held_call_fails_its_attempt_unless_the_activity_asked_for_patience(
     erp: XeroConnector, control: XeroSandboxControl, seed_account: Account
 ) -> None:
     before = (await control.stats())["calls"]
     erp.client.max_wait_in_attempt = 0.0
-    erp.client.pacer = _HeldFirst(0.3)
+    erp.client.pacer = HoldsOneCall(0.3)
     with pytest.raises(XeroRateLimited) as held:
         await erp.find_customer(seed_account)
     assert held.value.retry_after == pytest.approx(0.3)
 
-    erp.client.pacer = _HeldFirst(0.3)
+    erp.client.pacer = HoldsOneCall(0.3)
     with patient_calls(1.0):
         await erp.find_customer(seed_account)
 
@@ -132,7 +115,7 @@ async def test_a_held_call_fails_its_attempt_unless_the_activity_asked_for_patie
     assert erp.client.waited_seconds == pytest.approx(0.3)
     assert (await control.stats())["calls"] - before == 1
     # Patience ends with the block: the next held call fails its attempt again.
-    erp.client.pacer = _HeldFirst(0.3)
+    erp.client.pacer = HoldsOneCall(0.3)
     with pytest.raises(XeroRateLimited):
         await erp.find_customer(seed_account)
 

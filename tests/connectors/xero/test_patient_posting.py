@@ -19,24 +19,7 @@ from ledger.database import Database
 from sandboxes.xero.control import XeroSandboxControl
 
 from ..contract.erp_contract import build_invoice, net_thousand_lines
-
-
-class _HoldsTheSecondCall:
-    """Lets the look-up go and holds the next call back for `hold` seconds, as a spent minute would."""
-
-    def __init__(self, hold: float) -> None:
-        self.hold = hold
-        self.asked = 0
-
-    def wait_needed(self, *, background: bool = False) -> float:
-        self.asked += 1
-        return self.hold if self.asked == 2 else 0.0
-
-    def refused(self, retry_after: float | None) -> None: ...
-
-    def server_remaining(self, remaining: int) -> None: ...
-
-    def server_reports_limit(self, reported: bool) -> None: ...
+from .held_budget import HoldsOneCall
 
 
 @pytest.fixture
@@ -58,7 +41,8 @@ async def test_a_held_create_is_waited_out_so_the_post_costs_a_look_up_and_a_cre
     activities = ErpActivities(ErpRouter({"xero": erp}, [entity]), database)
     # Any hold at all would fail an ordinary call's attempt.
     erp.client.max_wait_in_attempt = 0.0
-    erp.client.pacer = _HoldsTheSecondCall(0.5)
+    # The look-up goes; the create after it is held back, as a spent minute would hold it.
+    erp.client.pacer = HoldsOneCall(0.5, nth=2)
     before = (await control.stats())["calls_by_operation"]
 
     environment = ActivityEnvironment()
