@@ -8,7 +8,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from temporalio.client import WorkflowHandle
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
 from canonical import Period
@@ -92,3 +94,20 @@ async def eventually(probe: Callable[[], Any], *, seconds: float = 30.0, what: s
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.2)
+
+
+def scheduled_activities(history: WorkflowHistory, activity: str | None = None) -> list[HistoryEvent]:
+    """The history's ActivityTaskScheduled events, in order; only those of `activity` when it is named."""
+    return [
+        event
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and activity in (None, event.activity_task_scheduled_event_attributes.activity_type.name)
+    ]
+
+
+def scheduled_activity_names(history: WorkflowHistory) -> list[str]:
+    return [
+        event.activity_task_scheduled_event_attributes.activity_type.name
+        for event in scheduled_activities(history)
+    ]

@@ -36,7 +36,7 @@ from workflows.invoice_to_cash import InvoiceToCash
 from ..support.system import Sandboxes, System, running_system
 from ..support.tryton_finance import register_overpayment
 from .conftest import prepared_story
-from .helpers import eventually, project_from_a_won_deal, stamp
+from .helpers import eventually, project_from_a_won_deal, scheduled_activity_names, stamp
 
 DAY = 86400
 
@@ -576,14 +576,6 @@ async def test_an_invoice_the_erp_cannot_find_is_an_exception_and_the_run_keeps_
     assert (await handle.describe()).close_time is None, "the run goes on checking"
 
 
-async def _activities_scheduled(handle: WorkflowHandle[Any, Any]) -> list[str]:
-    names: list[str] = []
-    async for event in handle.fetch_history_events():
-        if event.HasField("activity_task_scheduled_event_attributes"):
-            names.append(event.activity_task_scheduled_event_attributes.activity_type.name)
-    return names
-
-
 async def test_a_run_handed_xeros_answer_to_the_post_pushes_it_without_reading_the_invoice_back(
     ts_env: WorkflowEnvironment, ts_system: System
 ) -> None:
@@ -595,7 +587,7 @@ async def test_a_run_handed_xeros_answer_to_the_post_pushes_it_without_reading_t
     assert followed.input.as_posted.amount_due == followed.gross
     opportunity = await _crm_opportunity(ts_system, followed.input.opportunity_id)
     assert _money(opportunity["Amount_Due__c"], followed.gross.currency) == followed.gross
-    scheduled = await _activities_scheduled(followed.handle)
+    scheduled = scheduled_activity_names(await followed.handle.fetch_history())
     assert "get_invoice_status" not in scheduled
     assert {"push_financials_to_psa", "push_receivables_to_crm"} <= set(scheduled)
 
@@ -607,4 +599,4 @@ async def test_a_run_handed_xeros_answer_to_the_post_pushes_it_without_reading_t
         return (await followed.status()).checks > checks
 
     await eventually(read_again, what="the check after the nudge")
-    assert "get_invoice_status" in await _activities_scheduled(followed.handle)
+    assert "get_invoice_status" in scheduled_activity_names(await followed.handle.fetch_history())

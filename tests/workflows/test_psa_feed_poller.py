@@ -27,7 +27,13 @@ from workflows.time_to_billing import TimeToBilling
 
 from ..support.system import Sandboxes, System, running_system
 from .conftest import prepared_story
-from .helpers import eventually, project_from_a_won_deal, query_or_none
+from .helpers import (
+    eventually,
+    project_from_a_won_deal,
+    query_or_none,
+    scheduled_activities,
+    scheduled_activity_names,
+)
 
 
 async def start_poller(system: System, **changes: object) -> WorkflowHandle[PsaFeedPoller, None]:
@@ -205,11 +211,7 @@ async def test_a_poll_nudges_the_billing_runs_itself_so_the_poller_history_holds
 
         await stop(poller)
         history = await poller.fetch_history()
-        scheduled = [
-            event.activity_task_scheduled_event_attributes.activity_type.name
-            for event in history.events
-            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        ]
+        scheduled = scheduled_activity_names(history)
         assert "start_billing" not in scheduled and "poll_psa_events" not in scheduled
         polls = await _poll_results(dev_system, history)
         assert 1 <= len(polls) <= scheduled.count("poll_and_nudge_billing")
@@ -265,12 +267,7 @@ async def _approved_time(system: System, project_id: str) -> dict[str, str]:
 
 
 async def _poll_results(system: System, history: WorkflowHistory) -> list[PollAndNudgeBillingResult]:
-    polls = {
-        event.event_id
-        for event in history.events
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        and event.activity_task_scheduled_event_attributes.activity_type.name == "poll_and_nudge_billing"
-    }
+    polls = {event.event_id for event in scheduled_activities(history, "poll_and_nudge_billing")}
     completed = [
         event.activity_task_completed_event_attributes
         for event in history.events
@@ -309,11 +306,5 @@ async def test_a_poller_that_nudges_billing_itself_continues_as_new_every_fifty_
 
     assert (await poller.describe()).run_id != first_run
     history = await ts_system.client.get_workflow_handle(poller.id, run_id=first_run).fetch_history()
-    polls = [
-        event
-        for event in history.events
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        and event.activity_task_scheduled_event_attributes.activity_type.name == "poll_and_nudge_billing"
-    ]
-    assert len(polls) == POLLS_BEFORE_CONTINUE_NUDGING
+    assert len(scheduled_activities(history, "poll_and_nudge_billing")) == POLLS_BEFORE_CONTINUE_NUDGING
     assert history.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW

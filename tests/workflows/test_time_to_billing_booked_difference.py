@@ -51,7 +51,7 @@ from .billing_steps import (
     wait_for_stage,
     xero_invoices,
 )
-from .helpers import eventually
+from .helpers import eventually, scheduled_activities
 
 # 8.0167 h at 150.00: 1,202.505, half-even for us, half-up for Xero.
 MINUTES = 481
@@ -88,10 +88,7 @@ def reference_of(result: TimeToBillingResult) -> str:
 async def post_invoice_inputs(system: System, handle: WorkflowHandle[Any, Any]) -> list[PostInvoiceInput]:
     history = await handle.fetch_history()
     scheduled = [
-        e.activity_task_scheduled_event_attributes
-        for e in history.events
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        and e.activity_task_scheduled_event_attributes.activity_type.name == "post_invoice"
+        e.activity_task_scheduled_event_attributes for e in scheduled_activities(history, "post_invoice")
     ]
     converter = system.client.data_converter
     return [

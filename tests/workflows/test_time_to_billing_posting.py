@@ -10,7 +10,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from canonical import Money, Period
@@ -42,7 +41,7 @@ from .billing_steps import (
     wait_for_stage,
     xero_invoices,
 )
-from .helpers import eventually
+from .helpers import eventually, scheduled_activities
 
 ONE_DAY = 480
 
@@ -88,13 +87,7 @@ async def test_a_crash_between_posting_and_marking_billed_recovers_without_a_sec
         assert billed.state == PostingState.BILLED
         assert await unbilled_time(system, project, period) == []
         history = await handle.fetch_history()
-        posts = [
-            e
-            for e in history.events
-            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-            and e.activity_task_scheduled_event_attributes.activity_type.name == "post_invoice"
-        ]
-        assert len(posts) == 1
+        assert len(scheduled_activities(history, "post_invoice")) == 1
 
 
 async def test_a_xero_refusal_waits_with_finance_and_a_retry_posts_once_finance_fixed_it(
