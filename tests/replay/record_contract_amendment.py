@@ -9,7 +9,6 @@ invoiced and then cut below what was invoiced, which goes to finance.
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -24,12 +23,12 @@ from runs.contract_amendment import workflow_id as amendment_id
 from runs.time_to_billing import workflow_id as ttb_id
 
 from ..support.system import running_system, serving_sandboxes
-from ..support.temporal import start_dev_server, target_of
+from ..support.temporal import target_of
 from ..workflows.billing_steps import deal_for, kantata
 from ..workflows.helpers import eventually
 from ..workflows.test_contract_amendment import _amendment, _bill_now, _edit_deal
+from .recording import on_a_dev_server, write_history
 
-HISTORIES = Path(__file__).parent / "histories"
 SUFFIX = "_recorded_2026-12-07.json"
 
 
@@ -77,26 +76,18 @@ async def play(env: WorkflowEnvironment, directory: Path) -> list[Path]:
             refused = await _amendment(system, refused_id)
             assert refused.outcome == "refused"
 
-            HISTORIES.mkdir(exist_ok=True)
             for name, workflow_id in (
                 ("ContractAmendment-amended", amended_id),
                 ("ContractAmendment-refused", refused_id),
                 ("TimeToBilling-amended-contract", ttb_id(raised.project_id, Period.of(today).value)),
             ):
                 history = await system.client.get_workflow_handle(workflow_id).fetch_history()
-                path = HISTORIES / f"{name}{SUFFIX}"
-                path.write_text(history.to_json())
-                written.append(path)
+                written.append(write_history(history, f"{name}{SUFFIX}"))
     return written
 
 
 async def main() -> list[Path]:
-    env = await start_dev_server()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            return await play(env, Path(tmp))
-    finally:
-        await env.shutdown()
+    return await on_a_dev_server(play)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ recorded by this script before each poll nudged billing itself.
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,11 +22,11 @@ from runs.psa_feed import PsaFeedPollerInput, PsaFeedPollerStatus
 from workflows.psa_feed import PsaFeedPoller
 
 from ..support.system import running_system, serving_sandboxes
-from ..support.temporal import start_dev_server, target_of
+from ..support.temporal import target_of
 from ..workflows.conftest import prepared_story
 from ..workflows.helpers import eventually, project_from_a_won_deal, query_or_none
+from .recording import on_a_dev_server, write_history
 
-HISTORIES = Path(__file__).parent / "histories"
 NAME = "PsaFeedPoller-poll-starts-billing_recorded_2026-12-07.json"
 
 
@@ -56,10 +55,7 @@ async def play_feed_poller(env: WorkflowEnvironment, directory: Path) -> Path:
                 )
             await poller.terminate("recorded")
             history = await poller.fetch_history()
-    HISTORIES.mkdir(exist_ok=True)
-    path = HISTORIES / NAME
-    path.write_text(history.to_json())
-    return path
+    return write_history(history, NAME)
 
 
 async def _nudged_and_waiting(
@@ -72,12 +68,7 @@ async def _nudged_and_waiting(
 
 
 async def main() -> Path:
-    env = await start_dev_server()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            return await play_feed_poller(env, Path(tmp))
-    finally:
-        await env.shutdown()
+    return await on_a_dev_server(play_feed_poller)
 
 
 if __name__ == "__main__":

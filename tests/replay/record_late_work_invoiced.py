@@ -9,19 +9,18 @@ time, which the PSA says nobody bills. Each run finishes without a follow-up.
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
 from ..support.system import running_system, serving_sandboxes
-from ..support.temporal import start_dev_server, target_of
+from ..support.temporal import target_of
 from ..workflows.test_time_to_billing_late_approvals import (
     play_late_events_for_invoiced_work,
     play_late_internal_time,
 )
+from .recording import on_a_dev_server, write_history
 
-HISTORIES = Path(__file__).parent / "histories"
 SCENARIOS = {
     "TimeToBilling-late-work-already-invoiced_recorded_2026-12-07.json": play_late_events_for_invoiced_work,
     "TimeToBilling-late-internal-time_recorded_2026-12-07.json": play_late_internal_time,
@@ -37,20 +36,12 @@ async def play(env: WorkflowEnvironment, directory: Path) -> list[Path]:
                 result = await handle.result()
                 assert result.outcome == "posted"
                 history = await system.client.get_workflow_handle(handle.id, run_id=first_run).fetch_history()
-                HISTORIES.mkdir(exist_ok=True)
-                path = HISTORIES / name
-                path.write_text(history.to_json())
-                written.append(path)
+                written.append(write_history(history, name))
     return written
 
 
 async def main() -> list[Path]:
-    env = await start_dev_server()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            return await play(env, Path(tmp))
-    finally:
-        await env.shutdown()
+    return await on_a_dev_server(play)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ ends paid after the webhook's nudge.
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
@@ -17,10 +16,10 @@ from temporalio.testing import WorkflowEnvironment
 from sandboxes.xero.seed import XeroFinanceUser
 
 from ..support.system import running_system, serving_sandboxes
-from ..support.temporal import start_dev_server, target_of
+from ..support.temporal import target_of
 from ..workflows.test_invoice_to_cash import _follow_a_new_invoice
+from .recording import on_a_dev_server, write_history
 
-HISTORIES = Path(__file__).parent / "histories"
 NAME = "InvoiceToCash-paid-from-posting_recorded_2026-12-07.json"
 
 
@@ -40,19 +39,11 @@ async def play_paid_from_posting(env: WorkflowEnvironment, directory: Path) -> P
             result = await followed.handle.result()
             assert result.outcome == "paid"
             history = await followed.handle.fetch_history()
-    HISTORIES.mkdir(exist_ok=True)
-    path = HISTORIES / NAME
-    path.write_text(history.to_json())
-    return path
+    return write_history(history, NAME)
 
 
 async def main() -> Path:
-    env = await start_dev_server()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            return await play_paid_from_posting(env, Path(tmp))
-    finally:
-        await env.shutdown()
+    return await on_a_dev_server(play_paid_from_posting)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ and the write-off naming what is due is taken as an update and credited in the X
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,10 +20,10 @@ from sandboxes.xero.seed import XeroFinanceUser
 from workflows.invoice_to_cash import InvoiceToCash
 
 from ..support.system import running_system, serving_sandboxes
-from ..support.temporal import start_dev_server, target_of
+from ..support.temporal import target_of
 from ..workflows.test_invoice_to_cash import _follow_a_new_invoice
+from .recording import on_a_dev_server, write_history
 
-HISTORIES = Path(__file__).parent / "histories"
 NAME = "InvoiceToCash-write-off_recorded_2026-12-07.json"
 
 
@@ -60,19 +59,11 @@ async def play_write_off(env: WorkflowEnvironment, directory: Path) -> Path:
             result = await followed.handle.result()
             assert result.outcome == "written_off" and result.written_off == due
             history = await followed.handle.fetch_history()
-    HISTORIES.mkdir(exist_ok=True)
-    path = HISTORIES / NAME
-    path.write_text(history.to_json())
-    return path
+    return write_history(history, NAME)
 
 
 async def main() -> Path:
-    env = await start_dev_server()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            return await play_write_off(env, Path(tmp))
-    finally:
-        await env.shutdown()
+    return await on_a_dev_server(play_write_off)
 
 
 if __name__ == "__main__":
