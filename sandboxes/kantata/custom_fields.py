@@ -204,12 +204,16 @@ async def list_custom_field_values(request: Request) -> JSONResponse:
     predicates = [p for p in (only_filter(query),) if p is not None]
     predicates.append(lambda doc: doc["subject_type"] == subject_type)
     if subject_ids is not None:
-        predicates.append(lambda doc: str(doc["subject_id"]) in set(subject_ids))
+        subjects = set(subject_ids)
+        predicates.append(lambda doc: str(doc["subject_id"]) in subjects)
     if field_ids is not None:
-        predicates.append(lambda doc: str(doc["custom_field_id"]) in set(field_ids))
-    # Values come "sorted from less to more recently updated".
-    candidates = sorted(state.col("custom_field_values"), key=lambda doc: (doc["updated_at"], int(doc["id"])))
-    ids = select(state, "custom_field_values", [doc["id"] for doc in candidates], predicates)
+        fields = set(field_ids)
+        predicates.append(lambda doc: str(doc["custom_field_id"]) in fields)
+    # Values come "sorted from less to more recently updated"; filtering first keeps a project's look-up from
+    # sorting every value of the account.
+    matching = [doc for doc in state.col("custom_field_values") if all(p(doc) for p in predicates)]
+    candidates = sorted(matching, key=lambda doc: (doc["updated_at"], int(doc["id"])))
+    ids = [doc["id"] for doc in candidates]
     return respond(
         state,
         "custom_field_values",
