@@ -62,7 +62,7 @@ test: bytecode
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --durations=15
 
 bench: bytecode
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --profile
 
 # The whole stack under vendor faults, worker kills, a Temporal restart and a vendor outage, over both ERPs
 # (several minutes); exits non-zero unless it ends with 0 duplicates, 0 unbilled, 0 lost and a clean

@@ -33,6 +33,8 @@ class BenchConfig:
     trigger: str = "feed"
     step_timeout: float = 1800.0
     label: str = "full"
+    # Sample the stack's processes through the largest billing and the fastest burst (bench.profiling).
+    profile: bool = False
 
     def periods(self) -> list[str]:
         """One month per size, then one for the governed run, from `first_period` on."""

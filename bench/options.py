@@ -68,6 +68,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-write", action="store_true", help="print the table only")
     parser.add_argument("--label", help="names the run in the table and the file name")
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample ps-sync's processes through the largest billing and the fastest burst (py-spy, perf)",
+    )
+    parser.add_argument(
         "--make-test-minutes",
         type=float,
         help="`make test` wall time from a fresh clone, measured elsewhere, for the targets table",
@@ -97,4 +102,5 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
     }
     if not args.smoke and overrides and "label" not in overrides:
         overrides["label"] = "custom"
-    return replace(config, **overrides)
+    # Profiling changes what is reported, not what is measured: a profiled full run is still the full run.
+    return replace(config, **overrides, profile=args.profile)

@@ -8,6 +8,7 @@ import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from bench import profiling
 from bench.figures import Figure, Snapshot
 from bench.histories import TypeHistories
 from bench.procstats import Phase
@@ -753,5 +754,8 @@ def render(results: Results, previous: Snapshot | None = None) -> str:
         + "; ".join(f"{name} {_s(seconds)} s" for name, seconds in results.setup_seconds.items())
         + ".",
         "",
+        "## 6. Where the time goes",
+        "",
+        *profiling.section(results.profiles),
     ]
     return "\n".join(lines)

@@ -14,6 +14,7 @@ Order of a run (every step in both worlds, ps-sync's and the direct script's, un
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import platform
 import time
@@ -33,6 +34,7 @@ from bench.direct import DirectScript
 from bench.firm import DealPlan, Firm, WorkPlan
 from bench.histories import TypeHistories, collect
 from bench.procstats import Monitor, Phase
+from bench.profiling import PhaseProfile, Profiler
 from bench.pssync_side import (
     Arrival,
     BenchFailure,
@@ -71,6 +73,8 @@ IDLE_POLL_SECONDS = 3600.0
 INVOICE_POLL_SECONDS = 3600
 SETUP_CLOSE_RATE = 20.0
 BENCH_PROCESS = "bench (direct script, seeding)"
+# The ps-sync side's processes, sampled when the run is profiled.
+PROFILED = ("worker", "temporal", "ingress", "kantata", "xero", "salesforce", "tryton")
 
 
 @dataclass
@@ -133,6 +137,7 @@ class Results:
     failure: str | None = None
     # `make test` wall time from a fresh clone: measured outside the benchmark, reported when given.
     make_test_seconds: float | None = None
+    profiles: list[PhaseProfile] = field(default_factory=list)
 
 
 def machine() -> dict[str, str]:
@@ -169,6 +174,8 @@ class Bench:
             eu_share=config.eu_share,
         )
         self.monitor = Monitor(self._processes(), alone=(BENCH_PROCESS,)).start()
+        profiles = worlds.pssync.config.data_dir / "profiles"
+        self.profiler = Profiler(self._processes(), profiles) if config.profile else None
         # Deal indexes closed won so far, per world (the direct script's bursts are shorter).
         self._ps_closed: set[int] = set()
         self._direct_closed: set[int] = set()
@@ -252,6 +259,7 @@ class Bench:
                     direct,
                     (ps_staff, ps_projects),
                     (direct_staff, direct_projects),
+                    profile=size == max(config.sizes),
                 )
                 results.billing.append(figures)
 
@@ -271,8 +279,14 @@ class Bench:
         results.notes = list(self.stalls)
         results.phases = self.monitor.phases
         results.peak_rss = dict(self.monitor.peak_rss)
+        results.profiles = self.profiler.phases if self.profiler is not None else []
         results.finished_at = datetime.now(UTC)
         return results
+
+    def _profiled(self, phase: str, wanted: bool) -> contextlib.AbstractContextManager[None]:
+        if self.profiler is None or not wanted:
+            return contextlib.nullcontext()
+        return self.profiler.sampling(phase, PROFILED)
 
     def _deals_needed(self) -> list[DealPlan]:
         config = self.config
@@ -333,7 +347,9 @@ class Bench:
         for rate in self.config.burst_rates:
             count = round(rate * self.config.burst_seconds)
             self.say(f"closed-won burst: {rate:g} deals/s for {self.config.burst_seconds:g}s ({count} deals)")
-            with self.monitor.phase(f"closed-won {rate:g}/s, ps-sync") as ps_phase:
+            name = f"closed-won {rate:g}/s, ps-sync"
+            fastest = rate == max(self.config.burst_rates)
+            with self.monitor.phase(name) as ps_phase, self._profiled(name, fastest):
                 ps_done = await self._pssync_closing(ps, ps_deals[start : start + count], rate)
             direct_count = min(count, round(rate * self.config.direct_burst_seconds))
             with self.monitor.phase(f"closed-won {rate:g}/s, direct") as direct_phase:
@@ -433,6 +449,7 @@ class Bench:
         direct_world: tuple[Staff, dict[int, str]],
         *,
         xero_control: bool = False,
+        profile: bool = False,
     ) -> BillingFigures:
         if self.config.trigger == "feed":
             # Read to its end before the month is logged, so that nothing of this month (expenses posted,
@@ -460,7 +477,8 @@ class Bench:
         await self._expect_unbilled(self.ps_settings, ps_projects, plan)
         ps_xero_before = await self._xero_stats(self.ps_settings) if xero_control else None
         stop, approved, stalls = asyncio.Event(), set[str](), self.stalls
-        with self.monitor.phase(f"billing {label}, ps-sync") as ps_phase:
+        name = f"billing {label}, ps-sync"
+        with self.monitor.phase(name) as ps_phase, self._profiled(name, profile):
             all_approved = time.time()
             feed = self.config.trigger == "feed"
             started_by = "feed poller" if feed else "bench via starter"
