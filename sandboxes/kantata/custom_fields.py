@@ -209,9 +209,14 @@ async def list_custom_field_values(request: Request) -> JSONResponse:
     if field_ids is not None:
         fields = set(field_ids)
         predicates.append(lambda doc: str(doc["custom_field_id"]) in fields)
-    # Values come "sorted from less to more recently updated"; filtering first keeps a project's look-up from
-    # sorting every value of the account.
-    matching = [doc for doc in state.col("custom_field_values") if all(p(doc) for p in predicates)]
+    # Values come "sorted from less to more recently updated"; a look-up by subject reads only those
+    # subjects' values, not every value of the account.
+    scope = (
+        [doc for subject in dict.fromkeys(subject_ids) for doc in state.values_of(subject_type, subject)]
+        if subject_ids is not None
+        else list(state.col("custom_field_values"))
+    )
+    matching = [doc for doc in scope if all(p(doc) for p in predicates)]
     candidates = sorted(matching, key=lambda doc: (doc["updated_at"], int(doc["id"])))
     ids = [doc["id"] for doc in candidates]
     return respond(

@@ -111,7 +111,8 @@ class KantataState:
         self.version = 0
         self.by_workspace: dict[str, dict[str, list[str]]] = {key: defaultdict(list) for key in _BY_WORKSPACE}
         self.refs_by_subject: dict[tuple[str, str], list[str]] = defaultdict(list)
-        self.value_by_subject_field: dict[tuple[str, str, str], str] = {}
+        # (subject type, subject id) -> custom field id -> value id: a subject's values without a scan.
+        self.values_by_subject: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
         self.events = EventLog(
             store.collection("subscribed_events"),
             clock,
@@ -174,9 +175,8 @@ class KantataState:
         elif key == "external_references":
             self.refs_by_subject[(doc["subject_type"], str(doc["subject_id"]))].append(doc["id"])
         elif key == "custom_field_values":
-            self.value_by_subject_field[
-                (doc["subject_type"], str(doc["subject_id"]), str(doc["custom_field_id"]))
-            ] = doc["id"]
+            subject = (doc["subject_type"], str(doc["subject_id"]))
+            self.values_by_subject[subject][str(doc["custom_field_id"])] = doc["id"]
 
     def _rebuild_indexes(self) -> None:
         for key in (*_BY_WORKSPACE, "external_references", "custom_field_values"):
@@ -271,15 +271,13 @@ class KantataState:
         return [doc for doc in docs if doc is not None]
 
     def custom_field_value(self, subject_type: str, subject_id: str, field_id: str) -> Doc | None:
-        value_id = self.value_by_subject_field.get((subject_type, str(subject_id), str(field_id)))
+        value_id = self.values_by_subject.get((subject_type, str(subject_id)), {}).get(str(field_id))
         return self.get("custom_field_values", value_id)
 
     def values_of(self, subject_type: str, subject_id: str) -> list[Doc]:
-        prefix = (subject_type, str(subject_id))
+        value_ids = self.values_by_subject.get((subject_type, str(subject_id)), {}).values()
         return [
-            doc
-            for (stype, sid, _), value_id in self.value_by_subject_field.items()
-            if (stype, sid) == prefix and (doc := self.get("custom_field_values", value_id)) is not None
+            doc for value_id in value_ids if (doc := self.get("custom_field_values", value_id)) is not None
         ]
 
     # --- account setup ------------------------------------------------------------------------------------
