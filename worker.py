@@ -298,6 +298,7 @@ def build_worker(
         workflows=list(WORKFLOWS),
         activities=activities_for(connectors, database, client, settings),
         activity_executor=executor,
+        max_cached_workflows=settings.worker_cached_runs,
         interceptors=[
             LogContextInterceptor(),
             VendorTroubleInterceptor.from_settings(settings, database),
