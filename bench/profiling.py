@@ -212,6 +212,12 @@ def _worker_place(frames: list[str]) -> tuple[str, str]:
         return "workflow code and its sandbox", place
     if "temporalio/worker/_workflow.py" in stack:
         return "workflow activations (decode, encode, hand-over)", place
+    # py-spy reads a running thread's stack without stopping it, so some stacks lose their outer frames:
+    # what is left still says whether it was the ledger's SQL or a vendor's socket.
+    if "sqlalchemy/" in stack:
+        return "activities in the thread pool (ledger SQL, rating)", place
+    if any(part in stack for part in ("httpcore/", "httpx/", "h11/", "_SelectorSocketTransport")):
+        return "activities on the event loop (vendor HTTP)", place
     if "call_soon_threadsafe" in stack or "_read_from_self" in stack:
         return "event-loop wake-ups from other threads", place
     if "temporalio/bridge" in stack:
