@@ -26,7 +26,10 @@ from pathlib import Path
 
 from bench.go_symbols import GoSymbols
 
-PY_SPY_RATE = 25
+# py-spy's own CPU grows with its rate and the processes it reads: at 25 a second over seven processes it
+# took about a tenth of the two cores from the phase it measured; 10 a second still gives over a thousand
+# samples a process in the phases it profiles.
+PY_SPY_RATE = 10
 PERF_RATE = 49
 TOP = 6
 TEMPORAL = "temporal"

@@ -133,7 +133,7 @@ def test_the_profiler_samples_each_running_process_and_names_where_it_spins(tmp_
     try:
         profiler = Profiler({name: p.pid for name, p in spinners.items()}, tmp_path / "profiles")
         with profiler.sampling("spinning", ["first", "second", "not running"]):
-            time.sleep(2.5)
+            time.sleep(4)
     finally:
         for process in spinners.values():
             process.kill()
