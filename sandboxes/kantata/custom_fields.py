@@ -202,21 +202,18 @@ async def list_custom_field_values(request: Request) -> JSONResponse:
     subject_ids = query.ids("with_subject_id")
     field_ids = query.ids("with_custom_field_id")
     predicates = [p for p in (only_filter(query),) if p is not None]
-    predicates.append(lambda doc: doc["subject_type"] == subject_type)
-    if subject_ids is not None:
-        subjects = set(subject_ids)
-        predicates.append(lambda doc: str(doc["subject_id"]) in subjects)
     if field_ids is not None:
         fields = set(field_ids)
         predicates.append(lambda doc: str(doc["custom_field_id"]) in fields)
-    # Values come "sorted from less to more recently updated"; a look-up by subject reads only those
-    # subjects' values, not every value of the account.
+    # A look-up by subject reads only those subjects' values (the index is by subject type and id), not
+    # every value of the account.
     scope = (
         [doc for subject in dict.fromkeys(subject_ids) for doc in state.values_of(subject_type, subject)]
         if subject_ids is not None
-        else list(state.col("custom_field_values"))
+        else [doc for doc in state.col("custom_field_values") if doc["subject_type"] == subject_type]
     )
     matching = [doc for doc in scope if all(p(doc) for p in predicates)]
+    # Values come "sorted from less to more recently updated".
     candidates = sorted(matching, key=lambda doc: (doc["updated_at"], int(doc["id"])))
     ids = [doc["id"] for doc in candidates]
     return respond(
