@@ -173,9 +173,10 @@ class Bench:
             consultants=config.consultants,
             eu_share=config.eu_share,
         )
-        self.monitor = Monitor(self._processes(), alone=(BENCH_PROCESS,)).start()
+        processes = self._processes()
+        self.monitor = Monitor(processes, alone=(BENCH_PROCESS,)).start()
         profiles = worlds.pssync.config.data_dir / "profiles"
-        self.profiler = Profiler(self._processes(), profiles) if config.profile else None
+        self.profiler = Profiler(processes, profiles) if config.profile else None
         # Deal indexes closed won so far, per world (the direct script's bursts are shorter).
         self._ps_closed: set[int] = set()
         self._direct_closed: set[int] = set()
